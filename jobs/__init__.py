@@ -1,0 +1,1 @@
+"""RQ job functions: thin entry points that call ``vpsshop`` services."""

@@ -1,0 +1,172 @@
+"""Fixtures: a real PostgreSQL database and a real Redis db index, clean for every test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from tests.helpers import DEFAULT_PASSWORD, get_csrf_token
+from vpsshop import create_app
+from vpsshop.extensions import db as _db
+from vpsshop.models import User
+from vpsshop.services import accounts, ledger
+
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/vpsshop_test"
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in ``url`` when it does not exist."""
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{parsed.database}"')
+
+
+def make_test_config(**overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL,
+        "REDIS_URL": TEST_REDIS_URL,
+        "SECRET_KEY": "test-secret-key",
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def _schema() -> None:
+    """Build the schema once per run with the real migrations."""
+    from flask_migrate import upgrade
+
+    ensure_database(TEST_DATABASE_URL)
+    app = create_app(make_test_config())
+    with app.app_context():
+        with _db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        upgrade()
+        _db.engine.dispose()
+
+
+def _truncate_all() -> None:
+    tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
+    with _db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Override in a test module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+def app(_schema, app_config) -> Iterator[Flask]:
+    app = create_app(make_test_config(**app_config))
+    with app.app_context():
+        _truncate_all()
+        redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+class FreshContextClient(FlaskClient):
+    """Runs each request in its own app context, as a real server does.
+
+    The test itself holds an app context for database access; without this, every
+    request would share that context's ``g`` (and Flask-WTF's cached CSRF token).
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    app.test_client_class = FreshContextClient
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def redis_conn(app) -> redis.Redis:
+    return app.extensions["redis"]
+
+
+@pytest.fixture
+def make_user(app):
+    """Factory: ``make_user(coins=10, admin=True)`` -> committed ``User``."""
+
+    def factory(
+        email: str | None = None,
+        *,
+        password: str = DEFAULT_PASSWORD,
+        coins: int = 0,
+        admin: bool = False,
+    ) -> User:
+        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+        user = accounts.create_user(email, password, is_admin=admin)
+        if coins:
+            ledger.add(user.id, coins, reason="test grant")
+        _db.session.commit()
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def login(client):
+    """Sign ``user`` in through the real login form."""
+
+    def do_login(user: User, password: str = DEFAULT_PASSWORD):
+        token = get_csrf_token(client)
+        response = client.post(
+            "/login", data={"email": user.email, "password": password, "csrf_token": token}
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    return do_login
+
+
+@pytest.fixture
+def api_token(client):
+    """Factory: a Bearer token for ``user`` from the real token endpoint."""
+
+    def issue(user: User, password: str = DEFAULT_PASSWORD) -> str:
+        response = client.post(
+            "/api/v1/auth/token", json={"email": user.email, "password": password}
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["token"]
+
+    return issue

@@ -1,0 +1,7 @@
+"""The JSON API under /api/v1, authenticated with Bearer tokens."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from vpsshop.api import auth_routes, errors  # noqa: E402,F401

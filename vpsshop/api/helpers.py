@@ -1,0 +1,75 @@
+"""Authentication and body parsing shared by the API routes."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import g, request
+
+from vpsshop.errors import NotFound, ServiceError, ValidationError
+from vpsshop.models import User
+from vpsshop.services.tokens import user_for_token
+
+
+class Unauthorized(ServiceError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(ServiceError):
+    code = "forbidden"
+    status = 403
+
+
+def _bearer_user() -> User:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
+    user = user_for_token(token.strip())
+    if user is None:
+        raise Unauthorized("The API token is not valid.")
+    return user
+
+
+def token_required(view: Callable) -> Callable:
+    """Require a valid Bearer token; the user is ``g.api_user``."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.api_user = _bearer_user()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view: Callable) -> Callable:
+    """Require a Bearer token of an admin: 401 without one, 403 for a non-admin."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.api_user = _bearer_user()
+        if not g.api_user.is_admin:
+            raise Forbidden("This needs an admin account.")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 for anything else (never a 500)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("The body must be a JSON object.", code="invalid_json")
+    return data
+
+
+def parse_uuid(raw: str, what: str = "object") -> uuid.UUID:
+    """A UUID from a URL segment; a malformed one is just as missing as an unknown one."""
+    try:
+        return uuid.UUID(raw)
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"No such {what}.") from None

@@ -1,0 +1,68 @@
+"""Command-line tools: ``flask --app wsgi <command>``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+from vpsshop.errors import ServiceError
+from vpsshop.extensions import db
+from vpsshop.services import accounts, ledger
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(create_user)
+    app.cli.add_command(generate_key)
+    app.cli.add_command(rq_worker)
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--password", required=True, help="At least 8 characters.")
+@click.option("--admin", is_flag=True, help="Give the account the admin role.")
+@click.option("--coins", type=int, default=0, show_default=True, help="Starting coins.")
+def create_user(email: str, password: str, admin: bool, coins: int) -> None:
+    """Create an account; starting coins go through the ledger."""
+    try:
+        user = accounts.create_user(email, password, is_admin=admin)
+        if coins:
+            ledger.add(user.id, coins, reason="initial coins (create-user)")
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    click.echo(
+        f"Created {'admin' if admin else 'user'} {user.email} ({user.id}) with {user.coins} coins."
+    )
+
+
+@click.command("generate-key")
+def generate_key() -> None:
+    """Print a new key for ENCRYPTION_KEYS."""
+    from vpsshop.services.crypto import generate_key as new_key
+
+    click.echo(new_key())
+
+
+@click.command("rq-worker")
+@click.option(
+    "--worker-class",
+    type=click.Choice(["fork", "simple"]),
+    default="fork",
+    show_default=True,
+    help="fork: a process per job (Heroku-style SIGTERM); simple: jobs run in this process.",
+)
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run RQ's scheduler here.")
+def rq_worker(worker_class: str, burst: bool, no_scheduler: bool) -> None:
+    """Run an RQ worker whose jobs run inside this app's context."""
+    from vpsshop.queue import get_queue, get_redis
+    from vpsshop.rq_worker import WORKER_CLASSES
+
+    cls = WORKER_CLASSES[worker_class]
+    cls.flask_app = current_app._get_current_object()
+    redis_conn = get_redis()
+    redis_conn.ping()  # fail fast and readably when Redis is down
+    worker = cls([get_queue()], connection=redis_conn)
+    db.engine.dispose()
+    worker.work(burst=burst, with_scheduler=not no_scheduler)

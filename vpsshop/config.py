@@ -1,0 +1,90 @@
+"""Settings read from the environment, with the embedded defaults for development."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+DEV_ENVIRONMENTS = {"development", "testing"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Rewrite Heroku-style ``postgres://`` URLs to the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the app's settings from the environment, then apply ``overrides``."""
+    env = os.environ.get("VPSSHOP_ENV", "production")
+    overrides = dict(overrides or {})
+    if overrides.get("TESTING"):
+        env = "testing"
+    default_db = f"sqlite:///{INSTANCE_DIR / 'vpsshop.sqlite3'}"
+    config: dict[str, Any] = {
+        "ENV_NAME": env,
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(
+            os.environ.get("DATABASE_URL") or default_db
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://localhost:6379/0",
+        # Comma-separated Fernet keys, newest first; see services/crypto.py.
+        "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS", ""),
+        "RQ_QUEUE_NAME": os.environ.get("RQ_QUEUE_NAME", "vpsshop"),
+        # Timeouts for calls to worker nodes (seconds).
+        "NODE_CONNECT_TIMEOUT": _float_env("NODE_CONNECT_TIMEOUT", 3.0),
+        "NODE_READ_TIMEOUT": _float_env("NODE_READ_TIMEOUT", 10.0),
+        "NODE_LOG_READ_TIMEOUT": _float_env("NODE_LOG_READ_TIMEOUT", 5.0),
+        "NODE_LOG_MAX_BYTES": _int_env("NODE_LOG_MAX_BYTES", 1024 * 1024),
+        "NODE_UNHEALTHY_AFTER": _int_env("NODE_UNHEALTHY_AFTER", 3),
+        "WATCH_INTERVAL_SECONDS": _float_env("WATCH_INTERVAL_SECONDS", 3.0),
+        "PROVISION_TIMEOUT_SECONDS": _int_env("PROVISION_TIMEOUT_SECONDS", 600),
+        "LOG_CACHE_SECONDS": _float_env("LOG_CACHE_SECONDS", 2.0),
+        "TRUST_PROXY_HOPS": _int_env("TRUST_PROXY_HOPS", 0),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+    }
+    config.update(overrides)
+    config["ENV_NAME"] = env
+    if not config["SECRET_KEY"]:
+        if env not in DEV_ENVIRONMENTS:
+            raise RuntimeError(
+                "SECRET_KEY is not set. Set it in the environment "
+                "(or VPSSHOP_ENV=development for a local demo)."
+            )
+        config["SECRET_KEY"] = "dev-only-secret-key-not-for-production"
+    if not config["ENCRYPTION_KEYS"] and env not in DEV_ENVIRONMENTS:
+        raise RuntimeError(
+            "ENCRYPTION_KEYS is not set. Generate one with "
+            "`flask --app wsgi generate-key` and set it in the environment."
+        )
+    return config

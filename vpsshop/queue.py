@@ -1,0 +1,29 @@
+"""Redis connection and the RQ queue, shared by the web and worker processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+from rq import Queue
+
+# Explicit for every enqueue (STYLE.md): job state lives in the database, RQ is a helper.
+DEFAULT_JOB_OPTIONS: dict[str, Any] = {"job_timeout": 120, "result_ttl": 600, "failure_ttl": 86400}
+
+
+def init_redis(app: Flask) -> None:
+    app.extensions["redis"] = redis.Redis.from_url(
+        app.config["REDIS_URL"],
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+
+
+def get_redis() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def get_queue() -> Queue:
+    return Queue(current_app.config["RQ_QUEUE_NAME"], connection=get_redis())

@@ -1,0 +1,1 @@
+"""Business rules: they import models, never blueprints."""

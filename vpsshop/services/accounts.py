@@ -1,0 +1,106 @@
+"""Accounts: email rules, password hashing, registration and sign-in."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from vpsshop.errors import Conflict, ValidationError
+from vpsshop.extensions import db
+from vpsshop.models import ApiToken, User
+
+# argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both answers take the same time.
+_DUMMY_HASH = _hasher.hash("vpsshop-dummy-password")
+
+EMAIL_MAX = 254
+PASSWORD_MIN = 8
+PASSWORD_MAX = 256
+_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.][^@\s]*\.[^@\s]+$")
+
+
+def normalise_email(raw: object) -> str:
+    """Trim, NFKC-normalise and lower-case an email, or raise ``ValidationError``."""
+    if not isinstance(raw, str):
+        raise ValidationError("Enter a valid email address.", code="invalid_email")
+    email = unicodedata.normalize("NFKC", raw).strip().lower()
+    if len(email) > EMAIL_MAX or not _EMAIL_RE.match(email):
+        raise ValidationError("Enter a valid email address.", code="invalid_email")
+    return email
+
+
+def check_password_rules(password: object) -> str:
+    if not isinstance(password, str):
+        raise ValidationError("Enter a password.", code="invalid_password")
+    if len(password) < PASSWORD_MIN:
+        raise ValidationError(
+            f"The password must have at least {PASSWORD_MIN} characters.",
+            code="invalid_password",
+        )
+    if len(password) > PASSWORD_MAX:
+        raise ValidationError(
+            f"The password must have at most {PASSWORD_MAX} characters.",
+            code="invalid_password",
+        )
+    if "\x00" in password:
+        raise ValidationError(
+            "The password contains a forbidden character.", code="invalid_password"
+        )
+    return password
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
+    """Insert a user with zero coins; the caller commits. Raises on a taken email."""
+    email = normalise_email(email)
+    password = check_password_rules(password)
+    if db.session.execute(select(User.id).where(User.email == email)).first():
+        raise Conflict("An account with this email already exists.", code="email_taken")
+    user = User(email=email, password_hash=hash_password(password), is_admin=is_admin, coins=0)
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise Conflict("An account with this email already exists.", code="email_taken") from exc
+    return user
+
+
+def authenticate(email: object, password: object) -> User | None:
+    """The user for these credentials, or ``None`` for any mismatch."""
+    try:
+        email = normalise_email(email)
+    except ValidationError:
+        email = None
+    if not isinstance(password, str) or len(password) > PASSWORD_MAX:
+        password = ""
+    user = (
+        db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        if email
+        else None
+    )
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        db.session.commit()
+    return user
+
+
+def change_password(user: User, new_password: str) -> None:
+    """Set a new password and end every other login and API token; the caller commits."""
+    user.password_hash = hash_password(check_password_rules(new_password))
+    user.session_version += 1
+    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
