@@ -20,6 +20,8 @@ from vpsshop.extensions import db as _db
 from vpsshop.models import User
 from vpsshop.services import accounts, ledger
 
+pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs"]
+
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/vpsshop_test"
 )

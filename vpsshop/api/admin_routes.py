@@ -1,0 +1,1 @@
+"""The admin API: users and coins, workers, products."""

@@ -1,0 +1,1 @@
+"""The buyer's API: products, purchase, sessions, log and events."""
