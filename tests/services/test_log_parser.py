@@ -1,0 +1,409 @@
+"""The node-log parser: one table row per rule of worker-api.md, plus properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vpsshop.services.log_parser import ConnectionDetails, LogReading, parse_log, strip_ansi
+
+WORKER_API_EXAMPLE = """\
+[12:00:01] Starting VM (action=2)
+[12:00:04] Allocating GPU instance...
+[12:00:31] Windows is booting
+[12:01:10] RDP Host: 203.0.113.7
+[12:01:10] RDP Port: 3389
+[12:01:10] Username: Administrator
+[12:01:10] Password: q9v!Xe2#Lm
+[12:01:10] VM ready
+"""
+
+USER_PASS = "Username: admin\nPassword: s3cret\n"
+
+
+def details(host="203.0.113.7", port=3389, username="admin", password="s3cret"):
+    return ConnectionDetails(host=host, port=port, username=username, password=password)
+
+
+# (id, log, action, expected details or None, expected failure or None)
+CASES = [
+    (
+        "worker-api example",
+        WORKER_API_EXAMPLE,
+        2,
+        details(username="Administrator", password="q9v!Xe2#Lm"),
+        None,
+    ),
+    ("empty log", "", 2, None, None),
+    (
+        "booting, nothing yet",
+        "[12:00:01] Starting VM\n[12:00:31] Windows is booting\n",
+        2,
+        None,
+        None,
+    ),
+    # Every key spelling of the host.
+    *[
+        (f"host key {key!r}", f"{key}: 203.0.113.7\n{USER_PASS}", 2, details(), None)
+        for key in ("RDP Host", "RDP", "Host", "IP", "IP Address", "Public IP", "Address", "Server")
+    ],
+    # Every key spelling of the port.
+    *[
+        (
+            f"port key {key!r}",
+            f"Host: 203.0.113.7\n{key}: 40022\n{USER_PASS}",
+            2,
+            details(port=40022),
+            None,
+        )
+        for key in ("RDP Port", "Port")
+    ],
+    # Every key spelling of the username.
+    *[
+        (
+            f"username key {key!r}",
+            f"Host: 203.0.113.7\n{key}: admin\nPassword: s3cret",
+            2,
+            details(),
+            None,
+        )
+        for key in ("Username", "User", "Login", "RDP User", "RDP Username")
+    ],
+    # Every key spelling of the password.
+    *[
+        (
+            f"password key {key!r}",
+            f"Host: 203.0.113.7\nUsername: admin\n{key}: s3cret",
+            2,
+            details(),
+            None,
+        )
+        for key in ("Password", "Pass", "RDP Password")
+    ],
+    (
+        "keys ignore case",
+        "rdp HOST: 203.0.113.7\nUSERNAME: admin\npassWORD: s3cret",
+        2,
+        details(),
+        None,
+    ),
+    (
+        "key spelled with _ - or no space",
+        "rdp_host: 203.0.113.7\nRDP-User: admin\nRDPPassword: s3cret\nip_address: 203.0.113.7",
+        2,
+        details(),
+        None,
+    ),
+    ("key = value", "Host = 203.0.113.7\nUsername=admin\nPassword =s3cret", 2, details(), None),
+    (
+        "space before the colon",
+        "Host : 203.0.113.7\nUsername   :   admin\nPassword:s3cret",
+        2,
+        details(),
+        None,
+    ),
+    (
+        "values are trimmed",
+        "Host:   203.0.113.7   \nUsername:\tadmin \nPassword:  s3cret\t",
+        2,
+        details(),
+        None,
+    ),
+    (
+        "password keeps inner spaces, = and :",
+        "Host: h.example\nUser: admin\nPassword: a b=c:d # e",
+        2,
+        details(host="h.example", password="a b=c:d # e"),
+        None,
+    ),
+    (
+        "timestamp [HH:MM:SS]",
+        "[12:00:01] Host: 203.0.113.7\n[12:00:01] " + USER_PASS,
+        2,
+        details(),
+        None,
+    ),
+    (
+        "timestamp date time",
+        "2026-11-26 12:00:01 Host: 203.0.113.7\n"
+        "2026-11-26 12:00:01 Username: admin\n2026-11-26 12:00:01 Password: s3cret",
+        2,
+        details(),
+        None,
+    ),
+    (
+        "timestamp ISO with Z",
+        "2026-11-26T12:00:01Z Host: 203.0.113.7\n"
+        "2026-11-26T12:00:01.123+01:00 Username: admin\n2026-11-26T12:00:01Z Password: s3cret",
+        2,
+        details(),
+        None,
+    ),
+    (
+        "timestamp bracketed date time",
+        "[2026-11-26 12:00:01] Host: 203.0.113.7\n"
+        "[2026-11-26 12:00:01.5] Username: admin\n[2026-11-26T12:00:01Z] Password: s3cret",
+        2,
+        details(),
+        None,
+    ),
+    (
+        "timestamp followed by | or :",
+        "12:00:01 | Host: 203.0.113.7\n12:00:01: Username: admin\n(12:00:01) Password: s3cret",
+        2,
+        details(),
+        None,
+    ),
+    (
+        "bullets - * >",
+        "- Host: 203.0.113.7\n* Username: admin\n> Password: s3cret",
+        2,
+        details(),
+        None,
+    ),
+    (
+        "timestamp then bullet",
+        "[12:00:01] - Host: 203.0.113.7\n[12:00:01] * Username: admin\n"
+        "2026-11-26 12:00:01 > Password: s3cret",
+        2,
+        details(),
+        None,
+    ),
+    ("bullet then timestamp", "- [12:00:01] Host: 203.0.113.7\n" + USER_PASS, 2, details(), None),
+    ("leading indentation", "    Host: 203.0.113.7\n\t" + USER_PASS, 2, details(), None),
+    ("host:port gives both", "RDP: 203.0.113.7:40022\n" + USER_PASS, 2, details(port=40022), None),
+    (
+        "host:port with a name",
+        "Host: vm1.example.com:3390\n" + USER_PASS,
+        2,
+        details(host="vm1.example.com", port=3390),
+        None,
+    ),
+    (
+        "IPv6 in brackets with port",
+        "RDP: [2001:db8::1]:3390\n" + USER_PASS,
+        2,
+        details(host="2001:db8::1", port=3390),
+        None,
+    ),
+    (
+        "IPv6 in brackets without port",
+        "Host: [2001:DB8::1]\n" + USER_PASS,
+        1,
+        details(host="2001:db8::1", port=22),
+        None,
+    ),
+    (
+        "bare IPv6 has no port",
+        "IP: 2001:db8::7\n" + USER_PASS,
+        2,
+        details(host="2001:db8::7"),
+        None,
+    ),
+    (
+        "last value wins",
+        "Host: 198.51.100.1\nHost: 203.0.113.7\nUsername: old\n"
+        "Username: admin\nPassword: x\nPassword: s3cret\nPort: 1\nPort: 3390",
+        2,
+        details(port=3390),
+        None,
+    ),
+    (
+        "a later Port overrides host:port",
+        "Host: 203.0.113.7:40022\nPort: 40023\n" + USER_PASS,
+        2,
+        details(port=40023),
+        None,
+    ),
+    (
+        "a later host:port overrides Port",
+        "Port: 40023\nHost: 203.0.113.7:40022\n" + USER_PASS,
+        2,
+        details(port=40022),
+        None,
+    ),
+    ("default port Linux", "Host: 203.0.113.7\n" + USER_PASS, 1, details(port=22), None),
+    ("default port Windows", "Host: 203.0.113.7\n" + USER_PASS, 2, details(port=3389), None),
+    ("default port Test", "Host: 203.0.113.7\n" + USER_PASS, 3, details(port=3389), None),
+    (
+        "non-numeric port ignored",
+        "Host: 203.0.113.7\nPort: ssh\n" + USER_PASS,
+        1,
+        details(port=22),
+        None,
+    ),
+    (
+        "out-of-range port ignored",
+        "Host: 203.0.113.7\nPort: 40022\nPort: 70000\nPort: 0\n" + USER_PASS,
+        2,
+        details(port=40022),
+        None,
+    ),
+    (
+        "bad port in host:port keeps the host",
+        "Host: 203.0.113.7:99999\n" + USER_PASS,
+        1,
+        details(port=22),
+        None,
+    ),
+    (
+        "host with spaces ignored",
+        "Server: 203.0.113.7\nServer: starting up\n" + USER_PASS,
+        2,
+        details(),
+        None,
+    ),
+    (
+        "empty values ignored",
+        "Host: 203.0.113.7\nHost:\nPassword: s3cret\nPassword:  \nUsername: admin",
+        2,
+        details(),
+        None,
+    ),
+    ("not ready without host", USER_PASS, 2, None, None),
+    ("not ready without username", "Host: 203.0.113.7\nPassword: s3cret", 2, None, None),
+    ("not ready without password", "Host: 203.0.113.7\nUsername: admin", 2, None, None),
+    (
+        "unknown keys ignored",
+        "Hostname: x\nPasswd: y\nHost: 203.0.113.7\n" + USER_PASS,
+        2,
+        details(),
+        None,
+    ),
+    (
+        "ANSI colour codes stripped",
+        "\x1b[1;32mHost:\x1b[0m 203.0.113.7\n"
+        "\x1b[33m[12:00:01]\x1b[0m Username: admin\n\x1b]0;title\x07Password: s3cret\x1b[K",
+        2,
+        details(),
+        None,
+    ),
+    (
+        "CRLF line ends",
+        "Host: 203.0.113.7\r\nUsername: admin\r\nPassword: s3cret\r\n",
+        2,
+        details(),
+        None,
+    ),
+    # Failure lines.
+    (
+        "ERROR: line",
+        "[12:00:01] Starting\n[12:00:09] ERROR: no GPU left\n",
+        2,
+        None,
+        "ERROR: no GPU left",
+    ),
+    ("FATAL word", "2026-11-26 12:00:09 FATAL quota exceeded", 2, None, "FATAL quota exceeded"),
+    ("Failed, any case", "- failed to boot the image", 2, None, "failed to boot the image"),
+    ("failure word alone", "[12:00:09] Error", 2, None, "Error"),
+    ("failure after a bullet and timestamp", "* [12:00:09] fatal: disk", 2, None, "fatal: disk"),
+    (
+        "other words are no failure words",
+        "ERRORS: 0\nErrored later\nNo error here\nBoot failed\nErrorCount: 0",
+        2,
+        None,
+        None,
+    ),
+    ("the first failure line is reported", "ERROR: first\nFATAL: second", 2, None, "ERROR: first"),
+    (
+        "failure wins over complete details",
+        WORKER_API_EXAMPLE + "[12:01:11] ERROR: lost\n",
+        2,
+        None,
+        "ERROR: lost",
+    ),
+    (
+        "failure before details wins too",
+        "ERROR: retrying\n" + WORKER_API_EXAMPLE,
+        2,
+        None,
+        "ERROR: retrying",
+    ),
+    (
+        "long failure line is cut to 500",
+        "ERROR: " + "x" * 1000,
+        2,
+        None,
+        ("ERROR: " + "x" * 1000)[:500],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("log", "action", "expected", "failure"),
+    [pytest.param(log, action, exp, fail, id=name) for name, log, action, exp, fail in CASES],
+)
+def test_parse_log_table(log, action, expected, failure):
+    reading = parse_log(log, action)
+    assert reading == LogReading(details=expected, failure=failure)
+    assert reading.ready is (expected is not None)
+
+
+def test_overlong_values_are_ignored():
+    reading = parse_log("Host: 203.0.113.7\nUsername: admin\nPassword: " + "p" * 256, 2)
+    assert reading.details is None
+
+
+def test_strip_ansi():
+    assert strip_ansi("\x1b[31mred\x1b[0m \x1b[2Kline\x1b]8;;http://x\x1b\\link") == "red linelink"
+
+
+def test_a_large_log_parses_quickly():
+    noise = "[12:00:01] Copying files... 42%\n" * 30_000  # about 1 MiB
+    reading = parse_log(noise + "Host: 203.0.113.7\n" + USER_PASS, 2)
+    assert reading.details == details()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_never_raises_on_arbitrary_text(text):
+    reading = parse_log(text, 2)
+    assert isinstance(reading, LogReading)
+    assert not (reading.ready and reading.failure)
+
+
+_VALUE = st.text(
+    alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "S")),
+    min_size=1,
+    max_size=40,
+).filter(lambda v: v.strip() == v)
+_HOST = st.from_regex(r"[a-z0-9]{1,10}(\.[a-z0-9]{1,10}){0,3}", fullmatch=True)
+_PREFIX = st.sampled_from(["", "[12:00:01] ", "2026-11-26 12:00:01 ", "- ", "* ", "> "])
+_SEPARATOR = st.sampled_from([": ", " = ", ":", "="])
+
+
+@st.composite
+def _assignments(draw):
+    """A shuffled list of (field, key, value) lines covering every field at least once."""
+    keys = {
+        "host": ["RDP Host", "Host", "IP", "Server"],
+        "port": ["RDP Port", "Port"],
+        "username": ["Username", "User", "Login"],
+        "password": ["Password", "Pass"],
+    }
+    values = {
+        "host": _HOST,
+        "port": st.integers(1, 65535),
+        "username": _VALUE,
+        "password": _VALUE,
+    }
+    rows = []
+    for field in keys:
+        for _ in range(draw(st.integers(1, 3))):
+            rows.append((field, draw(st.sampled_from(keys[field])), draw(values[field])))
+    return draw(st.permutations(rows))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_assignments(), st.data())
+def test_last_value_wins(rows, data):
+    lines = [
+        f"{data.draw(_PREFIX)}{key}{data.draw(_SEPARATOR)}{value}" for _field, key, value in rows
+    ]
+    reading = parse_log("\n".join(lines), 2)
+    last = {field: value for field, _key, value in rows}
+    assert reading.failure is None
+    assert reading.details == ConnectionDetails(
+        host=last["host"], port=last["port"], username=last["username"], password=last["password"]
+    )
