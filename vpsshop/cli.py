@@ -64,5 +64,9 @@ def rq_worker(worker_class: str, burst: bool, no_scheduler: bool) -> None:
     redis_conn = get_redis()
     redis_conn.ping()  # fail fast and readably when Redis is down
     worker = cls([get_queue()], connection=redis_conn)
+    if not no_scheduler:
+        from vpsshop.services.sweeper import ensure_sweep_scheduled
+
+        ensure_sweep_scheduled(delay=1.0)
     db.engine.dispose()
     worker.work(burst=burst, with_scheduler=not no_scheduler)

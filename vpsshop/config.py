@@ -65,6 +65,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WATCH_INTERVAL_SECONDS": _float_env("WATCH_INTERVAL_SECONDS", 3.0),
         "PROVISION_TIMEOUT_SECONDS": _int_env("PROVISION_TIMEOUT_SECONDS", 600),
         "LOG_CACHE_SECONDS": _float_env("LOG_CACHE_SECONDS", 2.0),
+        "STOP_RETRY_BASE_SECONDS": _float_env("STOP_RETRY_BASE_SECONDS", 2.0),
+        "STOP_RETRY_MAX_SECONDS": _float_env("STOP_RETRY_MAX_SECONDS", 300.0),
+        "SWEEP_INTERVAL_SECONDS": _float_env("SWEEP_INTERVAL_SECONDS", 30.0),
+        # A session with no job expected for this long is picked up by the sweeper.
+        "JOB_LEASE_SECONDS": _float_env("JOB_LEASE_SECONDS", 60.0),
         "TRUST_PROXY_HOPS": _int_env("TRUST_PROXY_HOPS", 0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

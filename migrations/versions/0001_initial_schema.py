@@ -109,6 +109,8 @@ def upgrade():
     sa.Column('idempotency_key', sa.String(length=200), nullable=True),
     sa.Column('tried_worker_ids', sa.Text(), nullable=False),
     sa.Column('stop_attempts', sa.Integer(), nullable=False),
+    sa.Column('stop_reason', sa.String(length=16), nullable=True),
+    sa.Column('vm_stopped_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('rq_job_id', sa.String(length=100), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),

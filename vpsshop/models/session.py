@@ -65,6 +65,10 @@ class VpsSession(db.Model):
     # JSON list of worker ids already tried by the provision job (failover).
     tried_worker_ids: Mapped[str] = mapped_column(Text, default="[]")
     stop_attempts: Mapped[int] = mapped_column(default=0)
+    # What the session becomes once its VM is stopped: deleted, expired (or failed).
+    stop_reason: Mapped[str | None] = mapped_column(String(16))
+    # Set when the node confirmed the stop; a failed session may still await it.
+    vm_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rq_job_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,32 @@
+"""RQ entry points of the session lifecycle; the logic lives in vpsshop.services."""
+
+from __future__ import annotations
+
+import uuid
+
+from vpsshop.services import provisioning
+from vpsshop.services.session_jobs import session_run
+
+
+def provision_session(session_id: str) -> None:
+    with session_run(uuid.UUID(session_id)) as mine:
+        if mine:
+            provisioning.provision(uuid.UUID(session_id))
+
+
+def watch_session(session_id: str) -> None:
+    with session_run(uuid.UUID(session_id)) as mine:
+        if mine:
+            provisioning.watch(uuid.UUID(session_id))
+
+
+def stop_session(session_id: str) -> None:
+    with session_run(uuid.UUID(session_id)) as mine:
+        if mine:
+            provisioning.stop(uuid.UUID(session_id))
+
+
+def expire_session(session_id: str) -> None:
+    with session_run(uuid.UUID(session_id)) as mine:
+        if mine:
+            provisioning.expire(uuid.UUID(session_id))

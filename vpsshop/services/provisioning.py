@@ -1,0 +1,337 @@
+"""The session lifecycle run by background jobs: create with failover, watch, stop, expire.
+
+Every step reloads the session, checks its state under a row lock before changing it,
+and never holds a database transaction open across a call to a node. Running a step
+twice, or after a worker died in the middle of it, changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from vpsshop.extensions import db
+from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession, Worker
+from vpsshop.models.types import utcnow
+from vpsshop.services import crypto, ledger, node_client, workers
+from vpsshop.services.log_parser import parse_log
+from vpsshop.services.node_client import NodeBusy, NodeError, NodeNotFound
+from vpsshop.services.session_jobs import enqueue_session_job
+
+log = logging.getLogger(__name__)
+
+
+def _locked(session_id: uuid.UUID) -> VpsSession | None:
+    return db.session.execute(
+        select(VpsSession).where(VpsSession.id == session_id).with_for_update()
+    ).scalar_one_or_none()
+
+
+def _detached(obj):
+    """Keep a loaded row usable after the transaction ends, without reopening one."""
+    if obj is not None:
+        db.session.expunge(obj)
+    return obj
+
+
+def _schedule(kind: str, session_id: uuid.UUID, delay: float = 0.0) -> None:
+    job = enqueue_session_job(kind, session_id, delay)
+    log.info(
+        "scheduled kind=%s session_id=%s job_id=%s delay=%.1f", kind, session_id, job.id, delay
+    )
+
+
+def _note_node_failure(worker_id: uuid.UUID | None, error: NodeError) -> None:
+    # A busy node is healthy; it just has no room. Anything else counts against it.
+    if worker_id is None or isinstance(error, NodeBusy):
+        return
+    worker = db.session.get(Worker, worker_id)
+    if worker is not None:
+        workers.record_failure(worker, f"{error.kind}: {error.message}")
+
+
+def _note_node_success(worker_id: uuid.UUID | None) -> None:
+    worker = db.session.get(Worker, worker_id) if worker_id else None
+    if worker is not None:
+        workers.record_success(worker)
+
+
+# --- create, with failover -------------------------------------------------------------
+
+
+def provision(session_id: uuid.UUID) -> None:
+    """Ask the session's node to create the VM; fail over to other nodes of the product."""
+    while True:
+        session = db.session.get(VpsSession, session_id)
+        if session is None or session.status != SessionStatus.PENDING:
+            db.session.rollback()
+            return
+        action = session.product.provision_action
+        worker = _detached(session.worker)
+        db.session.rollback()  # no transaction stays open across the node call
+        try:
+            if worker is None:
+                raise node_client.NodeUnreachable("the reserved worker no longer exists")
+            route = node_client.create_vm(worker, action, session_id)
+        except NodeError as error:
+            log.warning(
+                "create failed session_id=%s worker_id=%s kind=%s",
+                session_id,
+                worker.id if worker else None,
+                error.kind,
+            )
+            if not _fail_over(session_id, worker.id if worker else None, error):
+                return
+            continue
+        _created(session_id, worker.id, route)
+        return
+
+
+def _fail_over(session_id: uuid.UUID, worker_id: uuid.UUID | None, error: NodeError) -> bool:
+    """Move the reservation to an untried worker; False when none is left (failed)."""
+    _note_node_failure(worker_id, error)
+    db.session.flush()
+    session = _locked(session_id)
+    if session is None or session.status != SessionStatus.PENDING:
+        db.session.commit()
+        return False
+    tried = set(json.loads(session.tried_worker_ids or "[]"))
+    if worker_id is not None:
+        tried.add(str(worker_id))
+    session.tried_worker_ids = json.dumps(sorted(tried))
+    # Release the row lock on the session before locking workers (lock order).
+    db.session.commit()
+    product = db.session.get(VpsSession, session_id).product
+    candidate = workers.reserve_slot(product, exclude=[uuid.UUID(w) for w in tried])
+    session = _locked(session_id)
+    if session.status != SessionStatus.PENDING:
+        db.session.commit()
+        return False
+    if candidate is not None:
+        session.worker_id = candidate.id
+        db.session.commit()
+        log.info("failover session_id=%s worker_id=%s", session_id, candidate.id)
+        return True
+    reason = "busy" if isinstance(error, NodeBusy) else "failing"
+    _fail(session, f"No server could create the VM (last node {reason}). Refunded.")
+    db.session.commit()
+    return False
+
+
+def _created(session_id: uuid.UUID, worker_id: uuid.UUID, route: str) -> None:
+    _note_node_success(worker_id)
+    session = _locked(session_id)
+    session.worker_route = route
+    session.log_url = f"/log/{route}"
+    if session.status == SessionStatus.PENDING:
+        session.status = SessionStatus.PROVISIONING
+        db.session.commit()
+        log.info("created session_id=%s worker_id=%s route=%s", session_id, worker_id, route)
+        _schedule("watch", session_id, current_app.config["WATCH_INTERVAL_SECONDS"])
+        return
+    # Deleted or failed while the node was creating: the new VM must not be left running.
+    db.session.commit()
+    _schedule("stop", session_id)
+
+
+# --- watch the log until ready ------------------------------------------------------------
+
+
+def provisioning_deadline(session: VpsSession) -> datetime:
+    return session.created_at + timedelta(seconds=current_app.config["PROVISION_TIMEOUT_SECONDS"])
+
+
+def watch(session_id: uuid.UUID) -> None:
+    """Read the node's log once: ready, failed, or look again in a few seconds."""
+    session = db.session.get(VpsSession, session_id)
+    if session is None or session.status != SessionStatus.PROVISIONING:
+        db.session.rollback()
+        return
+    if utcnow() >= provisioning_deadline(session):
+        _fail_locked(session_id, "The server was not ready in time. Refunded.")
+        return
+    route, action = session.worker_route, session.product.provision_action
+    worker = _detached(session.worker)
+    db.session.rollback()
+    try:
+        if worker is None:
+            raise NodeNotFound("the worker no longer exists")
+        text = node_client.fetch_log(worker, route)
+    except NodeNotFound:
+        _fail_locked(session_id, "The node lost the VM before it was ready. Refunded.")
+        return
+    except NodeError as error:
+        log.warning("log read failed session_id=%s kind=%s", session_id, error.kind)
+        _note_node_failure(worker.id, error)
+        db.session.commit()
+        _schedule("watch", session_id, current_app.config["WATCH_INTERVAL_SECONDS"])
+        return
+    _note_node_success(worker.id)
+    reading = parse_log(text, action)
+    session = _locked(session_id)
+    if session.status != SessionStatus.PROVISIONING:
+        db.session.commit()
+        return
+    if reading.failure:
+        _fail(session, f"The node reported a failure: {reading.failure[:200]}. Refunded.")
+        db.session.commit()
+        _schedule("stop", session_id)
+        return
+    if reading.ready:
+        _mark_ready(session, reading.details)
+        db.session.commit()
+        if session.expires_at is not None:
+            delay = max(0.0, (session.expires_at - utcnow()).total_seconds())
+            _schedule("expire", session_id, delay)
+        return
+    db.session.commit()
+    _schedule("watch", session_id, current_app.config["WATCH_INTERVAL_SECONDS"])
+
+
+def _mark_ready(session: VpsSession, details) -> None:
+    now = utcnow()
+    session.rdp_host = details.host[:255]
+    session.rdp_port = details.port
+    session.rdp_user = details.username[:255]
+    session.rdp_password_encrypted = crypto.encrypt(details.password)
+    session.status = SessionStatus.READY
+    session.ready_at = now
+    minutes = session.product.duration_minutes
+    session.expires_at = now + timedelta(minutes=minutes) if minutes else None
+    log.info("ready session_id=%s", session.id)
+
+
+# --- failure, stop and expiry --------------------------------------------------------------
+
+
+def _fail(session: VpsSession, message: str) -> None:
+    """Mark a never-ready session failed and refund it (once); the caller commits."""
+    session.status = SessionStatus.FAILED
+    session.error = message[:500]
+    session.ended_at = utcnow()
+    if session.ready_at is None:
+        ledger.refund(session, message)
+    log.info("failed session_id=%s error=%s", session.id, message)
+
+
+def _fail_locked(session_id: uuid.UUID, message: str) -> None:
+    session = _locked(session_id)
+    if session is None or session.status not in (
+        SessionStatus.PENDING,
+        SessionStatus.PROVISIONING,
+    ):
+        db.session.commit()
+        return
+    _fail(session, message)
+    db.session.commit()
+    if session.worker_route:
+        _schedule("stop", session_id)
+
+
+def begin_stop(session: VpsSession, final_status: str) -> bool:
+    """Move a locked session towards ``final_status`` (deleted or expired); caller commits.
+
+    Returns True when a stop job must be enqueued after the commit.
+    """
+    if session.status in FINAL_STATUSES or session.status == SessionStatus.STOPPING:
+        return session.status == SessionStatus.STOPPING
+    never_ready = session.ready_at is None
+    if never_ready:
+        ledger.refund(session, f"{final_status} before it was ready")
+    if session.status == SessionStatus.PENDING and not session.worker_route:
+        # No VM exists yet; a create call in flight sees this and stops its VM itself.
+        session.status = final_status
+        session.ended_at = utcnow()
+        return False
+    session.status = SessionStatus.STOPPING
+    session.stop_reason = final_status
+    return True
+
+
+def needs_stop(session: VpsSession) -> bool:
+    return (
+        bool(session.worker_route)
+        and session.vm_stopped_at is None
+        and (session.status == SessionStatus.STOPPING or session.status in FINAL_STATUSES)
+    )
+
+
+def stop(session_id: uuid.UUID) -> None:
+    """Ask the node to stop the VM; retry with back-off until it answers 2xx or 404."""
+    session = db.session.get(VpsSession, session_id)
+    if session is None or not needs_stop(session):
+        db.session.rollback()
+        return
+    route = session.worker_route
+    worker = _detached(session.worker)
+    db.session.rollback()
+    try:
+        if worker is not None:
+            node_client.stop_vm(worker, route)
+    except NodeError as error:
+        _note_node_failure(worker.id, error)
+        session = _locked(session_id)
+        session.stop_attempts += 1
+        attempts = session.stop_attempts
+        session.error = f"Stopping failed {attempts} time(s), retrying: {error.kind}"[:500]
+        db.session.commit()
+        config = current_app.config
+        delay = min(
+            config["STOP_RETRY_BASE_SECONDS"] * 2 ** (attempts - 1),
+            config["STOP_RETRY_MAX_SECONDS"],
+        )
+        log.warning(
+            "stop failed session_id=%s attempts=%d retry_in=%.1f", session_id, attempts, delay
+        )
+        _schedule("stop", session_id, delay)
+        return
+    if worker is not None:
+        _note_node_success(worker.id)
+    session = _locked(session_id)
+    session.vm_stopped_at = utcnow()
+    if session.status == SessionStatus.STOPPING:
+        session.status = session.stop_reason or SessionStatus.DELETED
+        session.ended_at = session.vm_stopped_at
+        if session.error and session.error.startswith("Stopping failed"):
+            session.error = None
+    db.session.commit()
+    log.info("stopped session_id=%s status=%s", session_id, session.status)
+
+
+def request_stop(session_id: uuid.UUID, final_status: str) -> VpsSession | None:
+    """Lock, begin the stop towards ``final_status``, commit, enqueue the stop job."""
+    session = _locked(session_id)
+    if session is None:
+        db.session.rollback()
+        return None
+    must_stop = begin_stop(session, final_status)
+    db.session.commit()
+    if must_stop:
+        _schedule("stop", session_id)
+    return session
+
+
+def expire(session_id: uuid.UUID) -> None:
+    """Stop a ready session whose time is over."""
+    session = db.session.get(VpsSession, session_id)
+    if (
+        session is None
+        or session.status != SessionStatus.READY
+        or session.expires_at is None
+        or session.expires_at > utcnow()
+    ):
+        db.session.rollback()
+        return
+    db.session.rollback()
+    request_stop(session_id, SessionStatus.EXPIRED)
+
+
+def fail_and_refund(session_id: uuid.UUID, message: str) -> VpsSession:
+    """Fail a never-ready session now (admin action); stops its VM if it has one."""
+    _fail_locked(session_id, message)
+    return db.session.get(VpsSession, session_id)
