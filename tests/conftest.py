@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from tests.helpers import DEFAULT_PASSWORD, get_csrf_token
 from vpsshop import create_app
 from vpsshop.extensions import db as _db
-from vpsshop.models import User
+from vpsshop.models import User, VpsProduct, Worker
 from vpsshop.services import accounts, ledger
 
 pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs"]
@@ -172,3 +172,53 @@ def api_token(client):
         return response.get_json()["token"]
 
     return issue
+
+
+@pytest.fixture
+def make_worker(app):
+    """Factory: ``make_worker(base_url, max_sessions=3, token=None)`` -> committed Worker."""
+
+    def factory(
+        base_url: str = "http://127.0.0.1:9", *, max_sessions: int = 3, token: str | None = None
+    ) -> Worker:
+        from vpsshop.services.crypto import encrypt
+
+        worker = Worker(
+            name=f"node-{uuid.uuid4().hex[:8]}",
+            base_url=base_url,
+            max_sessions=max_sessions,
+            token_encrypted=encrypt(token) if token else None,
+        )
+        _db.session.add(worker)
+        _db.session.commit()
+        return worker
+
+    return factory
+
+
+@pytest.fixture
+def make_product(app):
+    """Factory: ``make_product(workers, price=5, action=2, duration=None)`` -> VpsProduct."""
+
+    def factory(
+        workers: list[Worker],
+        *,
+        price: int = 5,
+        action: int = 2,
+        duration: int | None = None,
+        active: bool = True,
+        name: str | None = None,
+    ) -> VpsProduct:
+        product = VpsProduct(
+            name=name or f"Product {uuid.uuid4().hex[:6]}",
+            price_coins=price,
+            provision_action=action,
+            duration_minutes=duration,
+            is_active=active,
+            workers=list(workers),
+        )
+        _db.session.add(product)
+        _db.session.commit()
+        return product
+
+    return factory
