@@ -1,18 +1,252 @@
-"""Routes of the buyer's pages."""
+"""Routes of the buyer's pages: catalogue, purchase, sessions and their polled partials."""
 
 from __future__ import annotations
 
-from flask import render_template
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
-from vpsshop.models import VpsProduct
+from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsProduct, VpsSession
+from vpsshop.services import ledger, log_proxy, workers
+from vpsshop.services import sessions as session_service
+from vpsshop.services.purchase import purchase
 from vpsshop.shop import bp
+from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
+
+NOT_FOUND_MESSAGE = "No such server."
+STEPS = (("paid", "Paid"), ("creating", "Creating"), ("booting", "Booting"), ("ready", "Ready"))
+# provision_action values whose VMs are reached over RDP (Windows, Test).
+RDP_ACTIONS = (2, 3)
+LOG_PANEL_LINES = 400
+
+
+def _parse_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        abort(404, NOT_FOUND_MESSAGE)
+
+
+def _active_product(raw_id: str) -> VpsProduct:
+    product = db.session.get(VpsProduct, _parse_id(raw_id))
+    if product is None or not product.is_active:
+        abort(404, "No such product.")
+    return product
+
+
+def _owned_session(raw_id: str) -> VpsSession:
+    # Missing, malformed and someone else's ids all get the same 404.
+    try:
+        return session_service.get_owned_session(current_user, _parse_id(raw_id))
+    except NotFound:
+        abort(404, NOT_FOUND_MESSAGE)
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``"1 min 15 s"``; hours for long spans."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def _steps(session: VpsSession) -> list[dict[str, str]]:
+    """The step indicator: each step ``done``, ``current``, ``failed`` or ``todo``."""
+    status = session.status
+    created = bool(session.worker_route)
+    if session.ready_at is not None:
+        done, current = 4, None
+    elif status == SessionStatus.PENDING:
+        done, current = 1, 1
+    elif status == SessionStatus.PROVISIONING:
+        done, current = 2, 2
+    else:  # failed, or ended before it was ever ready
+        done, current = (2 if created else 1), None
+    failed_at = done if status == SessionStatus.FAILED else None
+    steps = []
+    for index, (key, label) in enumerate(STEPS):
+        if index < done:
+            state = "done"
+        elif index == failed_at:
+            state = "failed"
+        elif index == current:
+            state = "current"
+        else:
+            state = "todo"
+        steps.append({"key": key, "label": label, "state": state})
+    return steps
+
+
+def _session_context(session: VpsSession) -> dict[str, Any]:
+    """What the status card needs, computed once for the page and its polled partial."""
+    now = datetime.now(UTC)
+    final = session.status in FINAL_STATUSES
+    end = session.ended_at or (session.updated_at if final else None)
+    elapsed = ((end or now) - session.created_at).total_seconds()
+    ready_after = None
+    if session.ready_at is not None:
+        ready_after = format_duration((session.ready_at - session.created_at).total_seconds())
+    refunded = session.status == SessionStatus.FAILED and ledger.is_refunded(session.id)
+    details = session_service.credentials(session)
+    version = f"{session.status}|{session.updated_at.timestamp() if session.updated_at else 0}"
+    return {
+        "session": session,
+        "final": final,
+        "steps": _steps(session),
+        "elapsed": format_duration(elapsed),
+        "running": end is None,
+        "ready_after": ready_after,
+        "refunded": refunded,
+        "credentials": details,
+        "rdp": details is not None and session.product.provision_action in RDP_ACTIONS,
+        "version": f"{version}|{int(refunded)}",
+    }
+
+
+def _log_context(session: VpsSession) -> dict[str, Any]:
+    view = log_proxy.read_log(session)
+    return {"log": view, "log_text": log_proxy.tail_lines(view.text, LOG_PANEL_LINES)}
+
+
+def _no_store(response: Response) -> Response:
+    # Credentials and live status must not linger in caches.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/")
 def catalogue():
     products = db.session.execute(
-        select(VpsProduct).where(VpsProduct.is_active.is_(True)).order_by(VpsProduct.price_coins)
+        select(VpsProduct)
+        .where(VpsProduct.is_active.is_(True))
+        .order_by(VpsProduct.price_coins, VpsProduct.name)
     ).scalars()
-    return render_template("shop/catalogue.html", products=list(products))
+    items = [(product, workers.product_available(product)) for product in products]
+    return render_template("shop/catalogue.html", items=items)
+
+
+@bp.route("/buy/<product_id>", methods=["GET", "POST"])
+@login_required
+def buy(product_id: str):
+    product = _active_product(product_id)
+    form = PurchaseForm()
+    status = 200
+    error = None
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                session = purchase(current_user, product.id, "form:" + form.purchase_key.data)
+            except ServiceError as service_error:
+                db.session.rollback()
+                error, status = service_error, service_error.status
+            else:
+                flash(f"Paid {session.price_coins} coins. Your server is being created.", "success")
+                return redirect(url_for("shop.session_detail", session_id=session.id))
+        else:
+            status = 400
+            error = ServiceError("The form was incomplete. Nothing was charged; try again.")
+    # A new key per rendered page: only resubmitting this very page repeats a purchase.
+    form.purchase_key.data = new_purchase_key()
+    balance = current_user.coins
+    return render_template(
+        "shop/confirm.html",
+        form=form,
+        product=product,
+        balance=balance,
+        after=balance - product.price_coins,
+        available=workers.product_available(product),
+        error=error,
+    ), status
+
+
+@bp.route("/vps/sessions")
+@login_required
+def sessions():
+    items = session_service.list_sessions(current_user)
+    return render_template("shop/sessions.html", sessions=items)
+
+
+@bp.route("/vps/sessions/<session_id>")
+@login_required
+def session_detail(session_id: str):
+    session = _owned_session(session_id)
+    context = _session_context(session)
+    context.update(_log_context(session))
+    return _no_store(Response(render_template("shop/session.html", **context)))
+
+
+@bp.route("/vps/sessions/<session_id>/status")
+@login_required
+def session_status(session_id: str):
+    """The status card alone, polled by static/js/live.js."""
+    session = _owned_session(session_id)
+    html = render_template("shop/_session_status.html", **_session_context(session))
+    return _no_store(Response(html))
+
+
+@bp.route("/vps/sessions/<session_id>/log")
+@login_required
+def session_log(session_id: str):
+    """The log panel alone, polled by static/js/live.js (the log is escaped text)."""
+    html = render_template("shop/_session_log.html", **_log_context(_owned_session(session_id)))
+    return _no_store(Response(html))
+
+
+@bp.route("/vps/sessions/<session_id>/connection.rdp")
+@login_required
+def session_rdp(session_id: str):
+    """A Remote Desktop file with the address and user name; never the password."""
+    session = _owned_session(session_id)
+    details = session_service.credentials(session)
+    if details is None or session.product.provision_action not in RDP_ACTIONS:
+        abort(404, "This server has no Remote Desktop connection (yet).")
+
+    def clean(value: object) -> str:
+        # One line per setting: a value must not be able to add lines of its own.
+        return "".join(ch for ch in str(value) if ch.isprintable())
+
+    body = (
+        f"full address:s:{clean(details.host)}:{int(details.port)}\r\n"
+        f"username:s:{clean(details.username)}\r\n"
+        "prompt for credentials:i:1\r\n"
+        "administrative session:i:1\r\n"
+    )
+    response = Response(body, mimetype="application/x-rdp")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="vpsshop-{str(session.id)[:8]}.rdp"'
+    )
+    return _no_store(response)
+
+
+@bp.route("/vps/sessions/<session_id>/delete", methods=["GET", "POST"])
+@login_required
+def session_delete(session_id: str):
+    session = _owned_session(session_id)
+    form = DeleteSessionForm()
+    if request.method == "POST" and form.validate_on_submit():
+        was_final = session.status in FINAL_STATUSES
+        try:
+            session = session_service.request_delete(current_user, session.id)
+        except NotFound:
+            abort(404, NOT_FOUND_MESSAGE)
+        except ServiceError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            if was_final:
+                flash("This server had already ended.", "info")
+            else:
+                flash("Deleting the server. This takes a few seconds.", "success")
+        return redirect(url_for("shop.session_detail", session_id=session_id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("shop/delete.html", session=session, form=form), status

@@ -1,0 +1,50 @@
+"""JSON shapes of products and sessions for the buyer's API (DESIGN.md "HTTP interface")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from vpsshop.models import VpsProduct, VpsSession
+from vpsshop.services import sessions as session_service
+
+
+def iso(value: datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 (UTC offset included), or None."""
+    return value.isoformat() if value is not None else None
+
+
+def product_json(product: VpsProduct, available: bool) -> dict[str, Any]:
+    """``{"id", "name", "price_coins", "provision_action", "duration_minutes", "available"}``."""
+    return {
+        "id": str(product.id),
+        "name": product.name,
+        "price_coins": product.price_coins,
+        "provision_action": product.provision_action,
+        "duration_minutes": product.duration_minutes,
+        "available": bool(available),
+    }
+
+
+def session_json(session: VpsSession) -> dict[str, Any]:
+    """The session as DESIGN.md lists it; ``credentials`` only while it is ready."""
+    details = session_service.credentials(session)
+    credentials = None
+    if details is not None:
+        credentials = {
+            "host": details.host,
+            "port": details.port,
+            "username": details.username,
+            "password": details.password,
+        }
+    return {
+        "id": str(session.id),
+        "product_id": str(session.product_id),
+        "product_name": session.product.name if session.product is not None else None,
+        "status": str(session.status),
+        "created_at": iso(session.created_at),
+        "ready_at": iso(session.ready_at),
+        "expires_at": iso(session.expires_at),
+        "error": session.error,
+        "credentials": credentials,
+    }
