@@ -1,0 +1,149 @@
+"""Who may open the admin panel, and the base classes every admin view builds on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import abort, redirect, request, url_for
+from flask_admin import BaseView
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.model.template import BaseListRowAction
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
+
+from vpsshop.auth.safe_redirect import safe_next_path
+
+PAGE_SIZE = 50
+
+
+def is_admin_user() -> bool:
+    """True for a signed-in admin."""
+    return bool(current_user.is_authenticated and current_user.is_admin)
+
+
+def deny_access() -> Any:
+    """Anonymous visitors go to the login page (with a local ``next``); others get 403."""
+    if not current_user.is_authenticated:
+        target = request.full_path if request.query_string else request.path
+        return redirect(url_for("auth.login", next=safe_next_path(target)))
+    abort(403)
+
+
+class AdminOnly:
+    """Mixin for Flask-Admin views: admins only, for every endpoint of the view."""
+
+    def is_accessible(self) -> bool:
+        return is_admin_user()
+
+    def inaccessible_callback(self, name: str, **kwargs: Any) -> Any:
+        return deny_access()
+
+
+class AdminBaseView(AdminOnly, BaseView):
+    """A custom (non-model) admin page."""
+
+
+class AdminModelView(AdminOnly, ModelView):
+    """A model list for admins: paginated, no deletes; subclasses opt in to editing."""
+
+    page_size = PAGE_SIZE
+    can_set_page_size = False
+    can_delete = False
+    can_view_details = False
+    # Deletes go through services (audited) or do not exist; the bulk delete too.
+    action_disallowed_list = ["delete"]
+
+
+class ReadOnlyModelView(AdminModelView):
+    """A read-only model list."""
+
+    can_create = False
+    can_edit = False
+
+
+def post_button(
+    url: str,
+    label: str,
+    *,
+    fields: dict[str, Any] | None = None,
+    confirm: str | None = None,
+    css: str = "btn btn-sm btn-outline-secondary",
+) -> Markup:
+    """A one-button POST form with the CSRF token: row actions never change data on GET."""
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+        for name, value in (fields or {}).items()
+    )
+    confirm_attr = f' data-confirm="{escape(confirm)}"' if confirm else ""
+    return Markup(
+        f'<form class="d-inline vps-row-action" method="post" action="{escape(url)}"'
+        f"{confirm_attr}>"
+        f'<input type="hidden" name="csrf_token" value="{escape(generate_csrf())}">'
+        f'{hidden}<button type="submit" class="{escape(css)}">{escape(label)}</button></form>'
+    )
+
+
+class PostRowAction(BaseListRowAction):
+    """A row button that POSTs ``id`` (and the CSRF token) to an endpoint of the view."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        label: str,
+        *,
+        confirm: str | None = None,
+        show: Callable[[Any], bool] | None = None,
+    ) -> None:
+        super().__init__(title=label)
+        self.endpoint = endpoint
+        self.label = label
+        self.confirm = confirm
+        self.show = show
+
+    def render(self, context: Any, row_id: str, row: Any) -> Markup:
+        if self.show is not None and not self.show(row):
+            return Markup("")
+        get_url = context.resolve("get_url")
+        return post_button(
+            get_url(self.endpoint), self.label, fields={"id": row_id}, confirm=self.confirm
+        )
+
+
+class LinkButtonRowAction(BaseListRowAction):
+    """A row link (GET, changes nothing) to an endpoint of the view with ``?id=``."""
+
+    def __init__(self, endpoint: str, label: str) -> None:
+        super().__init__(title=label)
+        self.endpoint = endpoint
+        self.label = label
+
+    def render(self, context: Any, row_id: str, row: Any) -> Markup:
+        url = context.resolve("get_url")(self.endpoint, id=row_id)
+        return Markup(
+            f'<a class="btn btn-sm btn-outline-primary" href="{escape(url)}">'
+            f"{escape(self.label)}</a>"
+        )
+
+
+def get_or_404(model: type, raw_id: str | None) -> Any:
+    """The row of ``model`` with primary key ``raw_id`` (a UUID), or a 404."""
+    from vpsshop.api.helpers import parse_uuid
+    from vpsshop.errors import NotFound
+    from vpsshop.extensions import db
+
+    try:
+        key = parse_uuid(raw_id or "")
+    except NotFound:
+        abort(404)
+    row = db.session.get(model, key)
+    if row is None:
+        abort(404)
+    return row
+
+
+def back_to_list(view: BaseView) -> Any:
+    """Redirect to the view's list, keeping a local ``url`` return target when given."""
+    target = safe_next_path(request.form.get("url") or request.args.get("url"))
+    return redirect(target or view.get_url(".index_view"))

@@ -1,0 +1,31 @@
+"""The audit trail of admin changes other than coins (read-only)."""
+
+from __future__ import annotations
+
+from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
+
+from vpsshop.admin.access import ReadOnlyModelView
+from vpsshop.admin.filters import DayFromFilter, DayUntilFilter
+from vpsshop.models import AuditEntry
+
+
+class AuditView(ReadOnlyModelView):
+    """Who changed which worker, product, session or job, and when."""
+
+    named_filter_urls = True
+    column_list = ["created_at", "actor.email", "action", "target_type", "target_id", "details"]
+    column_labels = {"actor.email": "Admin"}
+    column_sortable_list = ["created_at", "action"]
+    column_default_sort = [("created_at", True), ("id", True)]
+    column_filters = [
+        FilterLike(column="actor.email", name="Admin"),
+        FilterLike(column=AuditEntry.action, name="Action"),
+        FilterEqual(
+            column=AuditEntry.target_type,
+            name="Target",
+            options=[(t, t) for t in ("worker", "product", "session", "job")],
+        ),
+        FilterEqual(column=AuditEntry.target_id, name="Target id"),
+        DayFromFilter(column=AuditEntry.created_at, name="Date"),
+        DayUntilFilter(column=AuditEntry.created_at, name="Date"),
+    ]

@@ -1,0 +1,135 @@
+"""Products: what is on sale, on which workers, and whether it can be bought now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash
+from flask_admin.contrib.sqla.fields import QuerySelectMultipleField
+from flask_admin.form import BaseForm
+from flask_login import current_user
+from markupsafe import Markup
+from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from vpsshop.admin.access import AdminModelView
+from vpsshop.errors import ServiceError
+from vpsshop.extensions import db
+from vpsshop.models import VpsProduct, Worker
+from vpsshop.models.product import PROVISION_ACTIONS
+from vpsshop.services import products as product_service
+from vpsshop.services import workers as worker_service
+
+FORM_FIELDS = ("name", "price_coins", "provision_action", "duration_minutes", "is_active")
+
+
+def _all_workers() -> Any:
+    return db.session.query(Worker).order_by(Worker.name)
+
+
+class ProductForm(BaseForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    price_coins = IntegerField("Price (coins)", validators=[InputRequired()])
+    provision_action = SelectField(
+        "Provision action",
+        choices=[(key, label) for key, label in PROVISION_ACTIONS.items()],
+        coerce=int,
+    )
+    duration_minutes = IntegerField(
+        "Duration (minutes)",
+        validators=[Optional()],
+        description="Empty: the VM lives until the user deletes it.",
+    )
+    is_active = BooleanField("On sale", default=True)
+    workers = QuerySelectMultipleField(
+        "Workers", query_factory=_all_workers, get_label="name", allow_blank=True
+    )
+
+
+def _action_formatter(view: Any, context: Any, model: VpsProduct, name: str) -> str:
+    return model.os_name
+
+
+def _workers_formatter(view: Any, context: Any, model: VpsProduct, name: str) -> str:
+    return ", ".join(sorted(worker.name for worker in model.workers)) or "—"
+
+
+def _available_formatter(view: Any, context: Any, model: VpsProduct, name: str) -> Markup:
+    if worker_service.product_available(model):
+        return Markup('<span class="badge badge-success">available</span>')
+    return Markup('<span class="badge badge-secondary">no free slot</span>')
+
+
+class ProductView(AdminModelView):
+    """Create and edit products through services/products.py (validated, audited)."""
+
+    can_create = True
+    can_edit = True
+    named_filter_urls = True
+    column_list = [
+        "name",
+        "price_coins",
+        "provision_action",
+        "duration_minutes",
+        "is_active",
+        "workers",
+        "availability",
+    ]
+    column_labels = {
+        "price_coins": "Price",
+        "provision_action": "Action",
+        "duration_minutes": "Minutes",
+        "is_active": "On sale",
+    }
+    column_sortable_list = ["name", "price_coins", "provision_action", "is_active"]
+    column_default_sort = "name"
+    column_searchable_list = ["name"]
+    column_filters = ["is_active", "provision_action"]
+    column_formatters = {
+        "provision_action": _action_formatter,
+        "workers": _workers_formatter,
+        "availability": _available_formatter,
+    }
+
+    def get_create_form(self) -> type[BaseForm]:
+        return ProductForm
+
+    def get_edit_form(self) -> type[BaseForm]:
+        return ProductForm
+
+    def _refuse(self, form: BaseForm, error: ServiceError) -> bool:
+        db.session.rollback()
+        field = error.code.removeprefix("invalid_")
+        if field == "unknown_worker" or field == "worker_ids":
+            field = "workers"
+        if hasattr(form, field):
+            getattr(form, field).errors = [*getattr(form, field).errors, error.message]
+        flash(error.message, "error")
+        return False
+
+    def create_model(self, form: BaseForm) -> Any:
+        try:
+            product = product_service.create_product(
+                form.name.data,
+                form.price_coins.data,
+                form.provision_action.data,
+                duration_minutes=form.duration_minutes.data,
+                is_active=bool(form.is_active.data),
+                worker_ids=[worker.id for worker in form.workers.data or []],
+                actor_id=current_user.id,
+            )
+            db.session.commit()
+        except ServiceError as error:
+            return self._refuse(form, error)
+        return product
+
+    def update_model(self, form: BaseForm, model: VpsProduct) -> bool:
+        changes: dict[str, Any] = {field: getattr(form, field).data for field in FORM_FIELDS}
+        changes["is_active"] = bool(changes["is_active"])
+        changes["worker_ids"] = [worker.id for worker in form.workers.data or []]
+        try:
+            product_service.update_product(model, changes, actor_id=current_user.id)
+            db.session.commit()
+        except ServiceError as error:
+            return self._refuse(form, error)
+        return True

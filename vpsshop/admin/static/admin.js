@@ -1,0 +1,22 @@
+// Event wiring for the admin pages. The strict CSP forbids inline handlers
+// (onclick=...), so Flask-Admin's inline ones are replaced by these listeners.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var message = form.getAttribute && form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a.vps-bulk-action");
+    if (!link) {
+      return;
+    }
+    event.preventDefault();
+    if (window.modelActions) {
+      window.modelActions.execute(link.getAttribute("data-action"));
+    }
+  });
+})();

@@ -1,0 +1,167 @@
+"""Creating and changing products on sale, validated and audit-logged (admin panel and API)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from vpsshop.errors import ValidationError
+from vpsshop.extensions import db
+from vpsshop.models import VpsProduct, Worker
+from vpsshop.models.product import PROVISION_ACTIONS
+from vpsshop.services import audit
+
+MAX_PRICE = 1_000_000_000
+MAX_DURATION_MINUTES = 60 * 24 * 366
+PRODUCT_FIELDS = (
+    "name",
+    "price_coins",
+    "provision_action",
+    "duration_minutes",
+    "is_active",
+    "worker_ids",
+)
+
+
+def _whole_number(value: object, field: str, low: int, high: int) -> int:
+    # bool is an int subclass in Python; JSON ``true`` must not pass as 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{field} must be a whole number.", code=f"invalid_{field}")
+    if value < low or value > high:
+        raise ValidationError(
+            f"{field} must be between {low} and {high:,}.", code=f"invalid_{field}"
+        )
+    return value
+
+
+def check_name(name: object) -> str:
+    """A product name: 1-100 characters after trimming."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("A product needs a name.", code="invalid_name")
+    name = name.strip()
+    if len(name) > 100:
+        raise ValidationError("The name is longer than 100 characters.", code="invalid_name")
+    return name
+
+
+def check_price(price: object) -> int:
+    """A price in coins: a whole number above zero."""
+    return _whole_number(price, "price_coins", 1, MAX_PRICE)
+
+
+def check_provision_action(action: object) -> int:
+    """1 (Linux), 2 (Windows) or 3 (Test)."""
+    if isinstance(action, bool) or not isinstance(action, int) or action not in PROVISION_ACTIONS:
+        raise ValidationError(
+            "provision_action must be 1 (Linux), 2 (Windows) or 3 (Test).",
+            code="invalid_provision_action",
+        )
+    return action
+
+
+def check_duration(duration: object) -> int | None:
+    """Minutes the VM lives, or None for "until the user deletes it"."""
+    if duration is None:
+        return None
+    return _whole_number(duration, "duration_minutes", 1, MAX_DURATION_MINUTES)
+
+
+def check_is_active(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError("is_active must be true or false.", code="invalid_is_active")
+    return value
+
+
+def resolve_workers(worker_ids: object) -> list[Worker]:
+    """The workers named by ``worker_ids`` (UUIDs or their text); unknown ids are a 400."""
+    if not isinstance(worker_ids, list | tuple | set):
+        raise ValidationError("worker_ids must be a list of worker ids.", code="invalid_worker_ids")
+    wanted: list[uuid.UUID] = []
+    for raw in worker_ids:
+        try:
+            wanted.append(raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw)))
+        except (ValueError, TypeError, AttributeError):
+            raise ValidationError(f"Unknown worker id: {raw!r}.", code="unknown_worker") from None
+    wanted = list(dict.fromkeys(wanted))
+    if not wanted:
+        return []
+    found = db.session.execute(select(Worker).where(Worker.id.in_(wanted))).scalars().all()
+    by_id = {worker.id: worker for worker in found}
+    missing = [str(worker_id) for worker_id in wanted if worker_id not in by_id]
+    if missing:
+        raise ValidationError(f"Unknown worker id: {missing[0]}.", code="unknown_worker")
+    return [by_id[worker_id] for worker_id in wanted]
+
+
+def create_product(
+    name: object,
+    price_coins: object,
+    provision_action: object,
+    *,
+    duration_minutes: object = None,
+    is_active: object = True,
+    worker_ids: Iterable[Any] = (),
+    actor_id: uuid.UUID | None = None,
+) -> VpsProduct:
+    """Validate and insert a product with its workers; audit-logged. The caller commits."""
+    product = VpsProduct(
+        name=check_name(name),
+        price_coins=check_price(price_coins),
+        provision_action=check_provision_action(provision_action),
+        duration_minutes=check_duration(duration_minutes),
+        is_active=check_is_active(is_active),
+    )
+    product.workers = resolve_workers(list(worker_ids))
+    db.session.add(product)
+    db.session.flush()
+    audit.record(actor_id, "product.create", "product", product.id, **product_snapshot(product))
+    return product
+
+
+def update_product(
+    product: VpsProduct, changes: dict[str, Any], *, actor_id: uuid.UUID | None = None
+) -> VpsProduct:
+    """Apply any of the product fields in ``changes``; audit-logged. The caller commits.
+
+    Everything is validated before anything is changed, so a refusal leaves the row as is.
+    """
+    unknown = sorted(set(changes) - set(PRODUCT_FIELDS))
+    if unknown:
+        raise ValidationError(f"Unknown field: {unknown[0]}.", code="unknown_field")
+    checks = {
+        "name": check_name,
+        "price_coins": check_price,
+        "provision_action": check_provision_action,
+        "duration_minutes": check_duration,
+        "is_active": check_is_active,
+    }
+    clean: dict[str, Any] = {}
+    for field, value in changes.items():
+        clean[field] = resolve_workers(value) if field == "worker_ids" else checks[field](value)
+    before = product_snapshot(product)
+    for field, value in clean.items():
+        if field == "worker_ids":
+            product.workers = value
+        else:
+            setattr(product, field, value)
+    db.session.flush()
+    after = product_snapshot(product)
+    changed = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+    if changed:
+        audit.record(actor_id, "product.update", "product", product.id, changes=changed)
+    return product
+
+
+def product_snapshot(product: VpsProduct) -> dict[str, Any]:
+    """The product's editable fields as plain values (audit details and API answers)."""
+    return {
+        "name": product.name,
+        "price_coins": product.price_coins,
+        "provision_action": product.provision_action,
+        "duration_minutes": product.duration_minutes,
+        "is_active": product.is_active,
+        "worker_ids": sorted(str(worker.id) for worker in product.workers),
+    }
