@@ -14,6 +14,9 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(generate_key)
     app.cli.add_command(rq_worker)
+    from vpsshop.simulator.cli import simulate_worker
+
+    app.cli.add_command(simulate_worker)
 
 
 @click.command("create-user")

@@ -1,13 +1,23 @@
-"""HTTP client for worker nodes (shared/worker-api.md); server-side only.
-
-STUB: interface fixed, implementation pending (issue 3).
-"""
+"""HTTP client for worker nodes (shared/worker-api.md); server-side only."""
 
 from __future__ import annotations
 
+import http.client
+import json
+import os
+import re
+import threading
+import time
 import uuid
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from flask import current_app
 
 from vpsshop.models import Worker
 
@@ -58,26 +68,351 @@ class NodeAnswer:
     body: Any  # parsed JSON when the node sent JSON, else text
 
 
+ROUTE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+BUSY_STATUSES = frozenset({409, 429, 503})
+UNAUTHORIZED_STATUSES = frozenset({401, 403})
+# JSON answers (create, login) are small; anything bigger is outside the contract.
+MAX_ANSWER_BYTES = 64 * 1024
+MAX_LOGIN_TEXT_CHARS = 4000
+MAX_LOG_URL_CHARS = 2048
+READ_CHUNK = 64 * 1024
+# A whole call may take this many read timeouts (plus the connect timeout) before it is
+# abandoned: the read timeout alone only bounds the gap between two packets, so a node
+# trickling one byte at a time could otherwise hold a job forever.
+DEADLINE_FACTOR = 2.0
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), other two-byte escapes, and the
+# 8-bit CSI form; a lone ESC left over is dropped too.
+_ANSI_RE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[@-Z\\-_]"
+    r"|\x1b"
+)
+
+_sessions_lock = threading.Lock()
+_sessions: dict[int, requests.Session] = {}
+
+
+def _reset_after_fork() -> None:
+    # A lock held by another thread at fork time would stay locked forever in the child,
+    # and pooled sockets must not be shared with the parent: start afresh.
+    global _sessions_lock
+    _sessions_lock = threading.Lock()
+    _sessions.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _http() -> requests.Session:
+    """The process's ``requests.Session`` (created lazily, one per pid)."""
+    pid = os.getpid()
+    session = _sessions.get(pid)
+    if session is not None:
+        return session
+    with _sessions_lock:
+        session = _sessions.get(pid)
+        if session is None:
+            session = requests.Session()
+            # Never route node calls through environment proxies or add .netrc credentials.
+            session.trust_env = False
+            # Identity encoding keeps byte limits honest (no decompression bombs).
+            session.headers.update({"Accept-Encoding": "identity", "User-Agent": "vpsshop"})
+            _sessions.clear()  # sessions inherited from a parent process are not ours
+            _sessions[pid] = session
+    return session
+
+
+def strip_ansi(text: str) -> str:
+    """Remove ANSI escape sequences (colours, cursor moves, titles) from ``text``."""
+    return _ANSI_RE.sub("", text)
+
+
+def validate_route(route: object) -> str:
+    """Return ``route`` when it is a valid node route, else raise NodeBadAnswer."""
+    if not isinstance(route, str) or route in (".", "..") or not ROUTE_RE.fullmatch(route):
+        raise NodeBadAnswer("the node gave an invalid VM route")
+    return route
+
+
+def route_from_log_url(log_url: object) -> str:
+    """The validated last path segment of a node's ``logUrl``; any host in it is ignored."""
+    if not isinstance(log_url, str) or not log_url or len(log_url) > MAX_LOG_URL_CHARS:
+        raise NodeBadAnswer("the node's answer has no usable logUrl")
+    try:
+        path = urlsplit(log_url).path
+    except ValueError:
+        raise NodeBadAnswer("the node's logUrl is not a URL") from None
+    return validate_route(path.rsplit("/", 1)[-1])
+
+
+def _config(name: str) -> Any:
+    return current_app.config[name]
+
+
+def _token(worker: Worker) -> str | None:
+    if not worker.token_encrypted:
+        return None
+    from vpsshop.services import crypto, workers
+
+    try:
+        return workers.worker_token(worker)
+    except crypto.InvalidToken:
+        raise NodeUnauthorized(
+            "the stored node token cannot be decrypted (ENCRYPTION_KEYS changed?)"
+        ) from None
+
+
+def _url(worker: Worker, path: str) -> str:
+    return worker.base_url.rstrip("/") + path
+
+
+class _Call:
+    """One HTTP exchange with a node, bounded by a wall-clock deadline."""
+
+    def __init__(self, worker: Worker, what: str, read_timeout: float, connect_timeout=None):
+        self.worker = worker
+        self.what = what
+        self.connect_timeout = float(
+            connect_timeout if connect_timeout is not None else _config("NODE_CONNECT_TIMEOUT")
+        )
+        self.read_timeout = float(read_timeout)
+        self.budget = self.connect_timeout + DEADLINE_FACTOR * self.read_timeout
+        self.deadline = time.monotonic() + self.budget
+
+    def send(self, method: str, path: str, json_body: Any = None) -> requests.Response:
+        headers = {}
+        token = _token(self.worker)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            return _http().request(
+                method,
+                _url(self.worker, path),
+                json=json_body,
+                headers=headers,
+                timeout=(self.connect_timeout, self.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except Exception as exc:  # classified below; unknown ones re-raised
+            raise self.classify(exc) from None
+
+    def classify(self, exc: BaseException) -> NodeError:
+        """Map a transport exception to a short NodeError (no URL, header or body in it)."""
+        what = self.what
+        if isinstance(exc, NodeError):
+            return exc
+        if isinstance(exc, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
+            return NodeUnreachable(f"{what}: connection timed out after {self.connect_timeout:g}s")
+        if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
+            return NodeUnreachable(f"{what}: the node did not answer within {self.read_timeout:g}s")
+        if isinstance(exc, requests.exceptions.SSLError | urllib3.exceptions.SSLError):
+            return NodeUnreachable(f"{what}: TLS error")
+        if isinstance(
+            exc,
+            requests.exceptions.ChunkedEncodingError
+            | urllib3.exceptions.ProtocolError
+            | urllib3.exceptions.DecodeError
+            | http.client.HTTPException,
+        ):
+            return NodeBadAnswer(f"{what}: the node broke off or garbled its answer")
+        if isinstance(
+            exc,
+            requests.exceptions.InvalidURL
+            | requests.exceptions.InvalidSchema
+            | requests.exceptions.MissingSchema
+            | urllib3.exceptions.LocationParseError,
+        ):
+            return NodeUnreachable(f"{what}: the node's base URL is not usable")
+        if isinstance(exc, requests.exceptions.InvalidHeader):
+            return NodeUnauthorized(f"{what}: the node's token cannot be sent in a header")
+        if isinstance(exc, requests.ConnectionError | urllib3.exceptions.HTTPError | OSError):
+            return NodeUnreachable(f"{what}: cannot connect to the node")
+        if isinstance(exc, requests.RequestException | UnicodeError):
+            return NodeBadAnswer(f"{what}: the request to the node failed")
+        raise exc  # a bug of ours, not a misbehaving node: keep the traceback
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def iter_body(self, response: requests.Response) -> Any:
+        """Yield the body in chunks as they arrive; NodeUnreachable past the deadline."""
+        raw = response.raw
+        while True:
+            if self.remaining() <= 0:
+                raise NodeUnreachable(
+                    f"{self.what}: the node's answer took longer than {self.budget:g}s"
+                )
+            try:
+                # read1 returns as soon as some bytes arrived, so the deadline is checked
+                # between packets even when a node trickles its answer.
+                chunk = raw.read1(READ_CHUNK)
+            except Exception as exc:  # classified below
+                raise self.classify(exc) from None
+            if not chunk:
+                return
+            yield chunk
+
+    def read_small(self, response: requests.Response, *, truncate: bool = False) -> bytes:
+        """The whole body, at most MAX_ANSWER_BYTES (cut there when ``truncate``)."""
+        parts: list[bytes] = []
+        size = 0
+        for chunk in self.iter_body(response):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                if not truncate:
+                    raise NodeBadAnswer(f"{self.what}: the node's answer is too large")
+                parts.append(chunk[: MAX_ANSWER_BYTES - (size - len(chunk))])
+                break
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def read_tail(self, response: requests.Response, limit: int) -> tuple[bytes, bool]:
+        """The last ``limit`` bytes of the body and whether anything was cut off.
+
+        Only about ``limit + READ_CHUNK`` bytes are held at any time, however much the
+        node sends.
+        """
+        chunks: deque[bytes] = deque()
+        held = 0
+        cut = False
+        for chunk in self.iter_body(response):
+            chunks.append(chunk)
+            held += len(chunk)
+            while chunks and held - len(chunks[0]) >= limit:
+                held -= len(chunks.popleft())
+                cut = True
+        data = b"".join(chunks)
+        if len(data) > limit:
+            data = data[-limit:]
+            cut = True
+        return data, cut
+
+    def run(self, method: str, path: str, handle: Callable[[requests.Response], Any], **kw):
+        """Send, hand the streamed response to ``handle``, always close it."""
+        response = self.send(method, path, **kw)
+        try:
+            if 300 <= response.status_code < 400:
+                raise NodeBadAnswer(
+                    f"{self.what}: the node answered with a redirect "
+                    f"(HTTP {response.status_code}), which is not followed"
+                )
+            if response.status_code in UNAUTHORIZED_STATUSES:
+                raise NodeUnauthorized(
+                    f"{self.what}: the node refused our token (HTTP {response.status_code})"
+                )
+            return handle(response)
+        finally:
+            response.close()
+
+
 def create_vm(worker: Worker, action: int, session_id: uuid.UUID) -> str:
     """POST /vm-loso; returns the validated route (last segment of logUrl)."""
-    raise NotImplementedError
+    call = _Call(worker, "create", _config("NODE_READ_TIMEOUT"))
+
+    def handle(response: requests.Response) -> str:
+        status = response.status_code
+        if status in BUSY_STATUSES:
+            raise NodeBusy(f"create: the node is busy (HTTP {status})")
+        if status not in (200, 201):
+            raise NodeBadAnswer(f"create: the node answered HTTP {status}")
+        body = call.read_small(response)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            raise NodeBadAnswer("create: the node's answer is not JSON") from None
+        if not isinstance(data, dict) or "logUrl" not in data:
+            raise NodeBadAnswer("create: the node's answer has no logUrl")
+        return route_from_log_url(data["logUrl"])
+
+    return call.run(
+        "POST", "/vm-loso", handle, json_body={"action": int(action), "session": str(session_id)}
+    )
+
+
+def _tidy_tail(data: bytes, cut: bool) -> bytes:
+    # After a cut the first line is a fragment (maybe half a UTF-8 character or half a
+    # "Password:" key); drop it so the parser only sees whole lines.
+    if cut:
+        newline = data.find(b"\n")
+        if newline != -1:
+            return data[newline + 1 :]
+    return data
 
 
 def fetch_log(worker: Worker, route: str) -> str:
     """GET /log/<route>; the tail (<= NODE_LOG_MAX_BYTES), UTF-8 replaced, ANSI stripped."""
-    raise NotImplementedError
+    validate_route(route)
+    call = _Call(worker, "log", _config("NODE_LOG_READ_TIMEOUT"))
+    limit = max(1, int(_config("NODE_LOG_MAX_BYTES")))
+
+    def handle(response: requests.Response) -> str:
+        status = response.status_code
+        if status == 404:
+            raise NodeNotFound("log: the node does not know this VM (HTTP 404)")
+        if status != 200:
+            raise NodeBadAnswer(f"log: the node answered HTTP {status}")
+        data, cut = call.read_tail(response, limit)
+        return strip_ansi(_tidy_tail(data, cut).decode("utf-8", errors="replace"))
+
+    return call.run("GET", f"/log/{route}", handle)
 
 
 def stop_vm(worker: Worker, route: str) -> None:
     """POST /stop/<route>; 2xx or 404 are success, anything else raises NodeError."""
-    raise NotImplementedError
+    validate_route(route)
+    call = _Call(worker, "stop", _config("NODE_READ_TIMEOUT"))
+
+    def handle(response: requests.Response) -> None:
+        status = response.status_code
+        if 200 <= status < 300 or status == 404:
+            return
+        raise NodeBadAnswer(f"stop: the node answered HTTP {status}")
+
+    call.run("POST", f"/stop/{route}", handle)
+
+
+def _redact(value: Any, secret: str) -> Any:
+    # A node echoing the admin's password back must not carry it into our pages or logs.
+    if isinstance(value, str):
+        return value.replace(secret, "***") if secret else value
+    if isinstance(value, list):
+        return [_redact(item, secret) for item in value]
+    if isinstance(value, dict):
+        return {key: _redact(item, secret) for key, item in value.items()}
+    return value
 
 
 def login(worker: Worker, email: str, password: str) -> NodeAnswer:
-    """POST /yud-ranyisi with the admin-typed credentials; never stored or logged."""
-    raise NotImplementedError
+    """POST /yud-ranyisi with the admin-typed credentials; never stored or logged.
+
+    Any HTTP answer except a redirect or 401/403 comes back as a NodeAnswer (the caller
+    shows its status and body to the admin); JSON is parsed, other bodies are text cut
+    to MAX_LOGIN_TEXT_CHARS.
+    """
+    call = _Call(worker, "login", _config("NODE_READ_TIMEOUT"))
+
+    def handle(response: requests.Response) -> NodeAnswer:
+        body = call.read_small(response, truncate=True)
+        parsed: Any
+        try:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):
+            parsed = body.decode("utf-8", errors="replace")
+            parsed = strip_ansi(parsed)[:MAX_LOGIN_TEXT_CHARS]
+        return NodeAnswer(status=response.status_code, body=_redact(parsed, password))
+
+    return call.run(
+        "POST", "/yud-ranyisi", handle, json_body={"email": email, "password": password}
+    )
 
 
 def probe(worker: Worker) -> None:
     """GET {base}/ within the connect timeout; any HTTP status is success."""
-    raise NotImplementedError
+    connect = float(_config("NODE_CONNECT_TIMEOUT"))
+    call = _Call(worker, "probe", connect, connect_timeout=connect)
+    response = call.send("GET", "/")
+    response.close()
