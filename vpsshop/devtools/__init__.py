@@ -1,0 +1,1 @@
+"""Tools for running vpsshop locally: the embedded Redis, demo seeding, the process group."""
