@@ -90,6 +90,8 @@ _ANSI_RE = re.compile(
     r"|\x1b"
 )
 
+_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+
 _sessions_lock = threading.Lock()
 _sessions: dict[int, requests.Session] = {}
 
@@ -141,6 +143,9 @@ def route_from_log_url(log_url: object) -> str:
     """The validated last path segment of a node's ``logUrl``; any host in it is ignored."""
     if not isinstance(log_url, str) or not log_url or len(log_url) > MAX_LOG_URL_CHARS:
         raise NodeBadAnswer("the node's answer has no usable logUrl")
+    # urlsplit silently drops tabs and newlines; a logUrl carrying them is off contract.
+    if _CONTROL_RE.search(log_url):
+        raise NodeBadAnswer("the node's logUrl contains spaces or control characters")
     try:
         path = urlsplit(log_url).path
     except ValueError:

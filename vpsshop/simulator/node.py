@@ -182,7 +182,8 @@ class SimulatedNode:
       filler generated on the fly, then the real log), ``truncated``, ``failure_line``
       (the log ends with ``ERROR: ...``); login: ``text`` (a text/plain answer).
     - ``fail_stops``: the next N stop calls answer 500, then stops succeed again.
-    - ``extra_log_lines``: lines injected into every log (before the details).
+    - ``extra_log_lines``: lines injected into every log (before the details); a lone
+      surrogate ``"\\udcff"`` is sent as the raw byte 0xff (invalid UTF-8).
     - ``log_url_prefix``: put before ``/log/<route>`` in create answers (an absolute URL
       naming another host, to check that clients ignore it).
 
@@ -269,6 +270,8 @@ class SimulatedNode:
                         isinstance(line, str) for line in value
                     ):
                         raise ValueError("extra_log_lines must be a list of strings")
+                    for line in value:
+                        line.encode("utf-8", errors="surrogateescape")  # ValueError if not
                     self.extra_log_lines = list(value)
                 elif name in ("log_url_prefix", "redirect_to"):
                     if value is not None and not isinstance(value, str):
@@ -568,7 +571,8 @@ class SimulatedNode:
             vm = self._vms.get(route or "")
             if vm is None or vm.stopped:
                 return Response("unknown route\n", status=404, mimetype="text/plain")
-        body = self._log_text(vm, fault).encode()
+        # surrogateescape lets extra_log_lines carry raw (even invalid UTF-8) bytes.
+        body = self._log_text(vm, fault).encode("utf-8", errors="surrogateescape")
         mimetype = "text/plain"
         if fault == "huge":
             filler = self.huge_log_mb * _MIB
