@@ -9,7 +9,7 @@ from flask_admin.contrib.sqla.fields import QuerySelectMultipleField
 from flask_admin.form import BaseForm
 from flask_login import current_user
 from markupsafe import Markup
-from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from vpsshop.admin.access import AdminModelView
@@ -32,7 +32,7 @@ class ProductForm(BaseForm):
     price_coins = IntegerField("Price (coins)", validators=[InputRequired()])
     provision_action = SelectField(
         "Provision action",
-        choices=[(key, label) for key, label in PROVISION_ACTIONS.items()],
+        choices=[SelectChoice(key, label) for key, label in PROVISION_ACTIONS.items()],
         coerce=int,
     )
     duration_minutes = IntegerField(

@@ -24,8 +24,11 @@ def can_stop(session: VpsSession) -> bool:
 
 
 def can_fail_and_refund(session: VpsSession) -> bool:
-    """Only sessions that never became ready may be failed and refunded."""
-    return session.ready_at is None and session.status not in FINAL_STATUSES
+    """Only sessions that never became ready (pending, provisioning) may be refunded."""
+    return session.ready_at is None and session.status in (
+        SessionStatus.PENDING,
+        SessionStatus.PROVISIONING,
+    )
 
 
 def _log_link(view: Any, context: Any, model: VpsSession, name: str) -> Markup:

@@ -8,7 +8,7 @@ from flask import flash, redirect, request
 from flask_admin import expose
 from flask_admin.form import BaseForm
 from flask_login import current_user
-from wtforms import IntegerField, SelectField, StringField
+from wtforms import IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from vpsshop.admin.access import LinkButtonRowAction, ReadOnlyModelView, get_or_404
@@ -21,7 +21,11 @@ from vpsshop.services import ledger
 class AdjustCoinsForm(BaseForm):
     op = SelectField(
         "Operation",
-        choices=[("add", "Add coins"), ("sub", "Take coins away"), ("set", "Set the balance to")],
+        choices=[
+            SelectChoice("add", "Add coins"),
+            SelectChoice("sub", "Take coins away"),
+            SelectChoice("set", "Set the balance to"),
+        ],
     )
     amount = IntegerField("Amount", validators=[InputRequired()])
     reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])

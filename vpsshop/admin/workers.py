@@ -12,7 +12,6 @@ from flask_admin.form import BaseForm
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
@@ -154,11 +153,11 @@ class WorkerView(AdminModelView):
 
     def _refuse(self, form: BaseForm, error: ServiceError) -> bool:
         db.session.rollback()
-        field = {"invalid_base_url": "base_url", "invalid_name": "name"}.get(error.code)
-        if field is None and "max_sessions" in error.code:
-            field = "max_sessions"
-        if field is not None and hasattr(form, field):
-            getattr(form, field).errors = [*getattr(form, field).errors, error.message]
+        # Show the refusal next to the field it is about, and as a flash.
+        for field in ("base_url", "max_sessions", "token", "name"):
+            if field in error.code and hasattr(form, field):
+                getattr(form, field).errors = [*getattr(form, field).errors, error.message]
+                break
         flash(error.message, "error")
         return False
 
@@ -174,11 +173,6 @@ class WorkerView(AdminModelView):
             db.session.commit()
         except ServiceError as error:
             return self._refuse(form, error)
-        except IntegrityError:
-            db.session.rollback()
-            form.name.errors = [*form.name.errors, "A worker with this name exists."]
-            flash("A worker with this name exists.", "error")
-            return False
         return worker
 
     def update_model(self, form: BaseForm, model: Worker) -> bool:
@@ -197,10 +191,6 @@ class WorkerView(AdminModelView):
             db.session.commit()
         except ServiceError as error:
             return self._refuse(form, error)
-        except IntegrityError:
-            db.session.rollback()
-            flash("A worker with this name exists.", "error")
-            return False
         return True
 
     def _set_status(self, workers: list[Worker], status: str) -> None:

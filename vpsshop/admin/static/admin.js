@@ -10,6 +10,11 @@
     }
   });
   document.addEventListener("click", function (event) {
+    // "Add filter" entries only open a filter row (Flask-Admin's filters.js does that).
+    if (event.target.closest && event.target.closest("a.filter")) {
+      event.preventDefault();
+      return;
+    }
     var link = event.target.closest && event.target.closest("a.vps-bulk-action");
     if (!link) {
       return;
