@@ -10,39 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.helpers import assert_ledger_invariant, csrf_token_from, get_csrf_token
+from tests.shop.factories import add_session
 from vpsshop.extensions import db as _db
 from vpsshop.models import CoinTransaction, SessionStatus, User, VpsSession
-from vpsshop.services import crypto, ledger
+from vpsshop.services import ledger
 
 PURCHASE_KEY_RE = re.compile(r'name="purchase_key" type="hidden" value="([^"]+)"')
-
-
-def add_session(user, product, status=SessionStatus.PENDING, **fields) -> VpsSession:
-    """A session row in any state, written directly (no node, no job)."""
-    now = datetime.now(UTC)
-    values = {
-        "id": uuid.uuid4(),
-        "user_id": user.id,
-        "product_id": product.id,
-        "price_coins": product.price_coins,
-        "status": status,
-        "created_at": now - timedelta(seconds=90),
-    }
-    if status in (SessionStatus.READY, SessionStatus.STOPPING, SessionStatus.DELETED):
-        values.update(
-            worker_id=product.workers[0].id if product.workers else None,
-            worker_route="quack_abc123",
-            rdp_host="203.0.113.7",
-            rdp_port=3389,
-            rdp_user="Administrator",
-            rdp_password_encrypted=crypto.encrypt("s3cret-Pa55!"),
-            ready_at=now - timedelta(seconds=30),
-        )
-    values.update(fields)
-    session = VpsSession(**values)
-    _db.session.add(session)
-    _db.session.commit()
-    return session
 
 
 def purchase_form(client, product) -> tuple[str, str]:
