@@ -355,19 +355,24 @@ def test_a_large_log_parses_quickly():
     assert reading.details == details()
 
 
+# Log-like characters reach the interesting branches far more often than random text.
+_LOG_ALPHABET = "[]():=-*>|.\x1b\n\r\t 0123456789TZ:HostPortUserPassERRORFATALFAILED"
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.text())
+@given(st.one_of(st.text(), st.text(alphabet=_LOG_ALPHABET, max_size=300)))
 def test_never_raises_on_arbitrary_text(text):
     reading = parse_log(text, 2)
     assert isinstance(reading, LogReading)
     assert not (reading.ready and reading.failure)
 
 
+# Letters, digits, punctuation and symbols: no whitespace, so values need no trimming.
 _VALUE = st.text(
     alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "S")),
     min_size=1,
     max_size=40,
-).filter(lambda v: v.strip() == v)
+)
 _HOST = st.from_regex(r"[a-z0-9]{1,10}(\.[a-z0-9]{1,10}){0,3}", fullmatch=True)
 _PREFIX = st.sampled_from(["", "[12:00:01] ", "2026-11-26 12:00:01 ", "- ", "* ", "> "])
 _SEPARATOR = st.sampled_from([": ", " = ", ":", "="])
@@ -395,7 +400,7 @@ def _assignments(draw):
     return draw(st.permutations(rows))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_assignments(), st.data())
 def test_last_value_wins(rows, data):
     lines = [

@@ -1,20 +1,153 @@
-"""Worker-node registry and capacity-safe selection.
-
-STUB: interface fixed, implementation pending (issue 3).
-"""
+"""Worker-node registry, capacity-safe selection and health bookkeeping."""
 
 from __future__ import annotations
 
+import ipaddress
+import random
+import re
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
-from vpsshop.models import VpsProduct, Worker
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from vpsshop.errors import Conflict, ValidationError
+from vpsshop.extensions import db
+from vpsshop.models import ACTIVE_STATUSES, VpsProduct, VpsSession, Worker, WorkerStatus
+from vpsshop.models import vps_product_workers as product_workers
+from vpsshop.services import audit, crypto
+
+MAX_URL_LENGTH = 500
+MAX_NAME_LENGTH = 100
+MAX_SESSIONS_LIMIT = 1000
+MAX_TOKEN_LENGTH = 1000
+MAX_ERROR_LENGTH = 500
+UPDATABLE_FIELDS = frozenset({"name", "base_url", "max_sessions", "token", "status"})
+
+# Labels of letters, digits, "-" and "_" (Docker/compose service names use "_").
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: it travels in an HTTP header
+
+
+def _invalid_url(reason: str) -> ValidationError:
+    return ValidationError(f"Invalid base URL: {reason}.", code="invalid_base_url")
 
 
 def normalise_base_url(raw: object) -> str:
     """http(s) with a host; no user-info, query or fragment; no trailing slash.
     Raises ValidationError(code="invalid_base_url")."""
-    raise NotImplementedError
+    if not isinstance(raw, str) or not raw.strip():
+        raise _invalid_url("a URL such as http://10.0.0.5:4000 is required")
+    url = raw.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise _invalid_url(f"it is longer than {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise _invalid_url("it contains spaces or control characters")
+    if "\\" in url:
+        # Browsers and some clients read "\" as "/", which would move the host.
+        raise _invalid_url("it contains a backslash")
+    if not url.isascii():
+        raise _invalid_url("it contains non-ASCII characters (use the punycode host name)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise _invalid_url(f"it cannot be parsed ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise _invalid_url("only http:// and https:// are allowed")
+    if "@" in parts.netloc:
+        raise _invalid_url("user name or password in the URL are not allowed (use the token)")
+    if "?" in url or "#" in url:
+        raise _invalid_url("a query string (?…) or fragment (#…) is not allowed")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise _invalid_url("a host is required")
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host.split("%")[0])
+        except ValueError:
+            raise _invalid_url("the IPv6 address is not valid") from None
+        host = f"[{host}]"
+    elif not _HOSTNAME_RE.fullmatch(host) or len(host) > 253:
+        raise _invalid_url(f"{host!r} is not a valid host name")
+    if port == 0:
+        raise _invalid_url("port 0 is not a valid port")
+    netloc = host if port is None else f"{host}:{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _check_name(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError("A worker name is required.", code="invalid_name")
+    name = raw.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError(
+            f"The worker name is longer than {MAX_NAME_LENGTH} characters.", code="invalid_name"
+        )
+    return name
+
+
+def _check_max_sessions(raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValidationError("max_sessions must be a whole number.", code="invalid_max_sessions")
+    if not 1 <= raw <= MAX_SESSIONS_LIMIT:
+        raise ValidationError(
+            f"max_sessions must be between 1 and {MAX_SESSIONS_LIMIT}.",
+            code="invalid_max_sessions",
+        )
+    return raw
+
+
+def _check_token(raw: object) -> str | None:
+    """The token to store, or None to clear it ("" and None both clear)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ValidationError("The token must be text.", code="invalid_token")
+    token = raw.strip()
+    if not token:
+        return None
+    if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_RE.fullmatch(token):
+        raise ValidationError(
+            f"The token must be at most {MAX_TOKEN_LENGTH} visible ASCII characters, "
+            "without spaces.",
+            code="invalid_token",
+        )
+    return token
+
+
+def _check_status(raw: object) -> str:
+    allowed = [status.value for status in WorkerStatus]
+    if raw not in allowed:
+        raise ValidationError(
+            f"The status must be one of: {', '.join(allowed)}.", code="invalid_status"
+        )
+    return str(raw)
+
+
+def _name_taken(name: str, *, except_id: uuid.UUID | None = None) -> bool:
+    query = select(Worker.id).where(Worker.name == name)
+    if except_id is not None:
+        query = query.where(Worker.id != except_id)
+    return db.session.execute(query).first() is not None
+
+
+def _name_conflict(name: str) -> Conflict:
+    return Conflict(f"A worker named {name!r} already exists.", code="worker_name_taken")
+
+
+def _flush_unique(name: str) -> None:
+    """Flush inside a savepoint, turning a concurrent duplicate name into a Conflict."""
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise _name_conflict(name) from None
 
 
 def register_worker(
@@ -26,51 +159,227 @@ def register_worker(
     actor_id: uuid.UUID | None = None,
 ) -> Worker:
     """Validate and insert a worker (token stored encrypted); audit-logged; caller commits."""
-    raise NotImplementedError
+    name = _check_name(name)
+    url = normalise_base_url(base_url)
+    max_sessions = _check_max_sessions(max_sessions)
+    token = _check_token(token)
+    if _name_taken(name):
+        raise _name_conflict(name)
+    worker = Worker(
+        name=name,
+        base_url=url,
+        max_sessions=max_sessions,
+        status=WorkerStatus.ACTIVE.value,
+        consecutive_failures=0,
+        token_encrypted=crypto.encrypt(token) if token else None,
+    )
+    db.session.add(worker)
+    _flush_unique(name)
+    audit.record(
+        actor_id,
+        "worker.register",
+        "worker",
+        worker.id,
+        name=name,
+        base_url=url,
+        max_sessions=max_sessions,
+        has_token=token is not None,
+    )
+    return worker
 
 
 def update_worker(worker: Worker, changes: dict, *, actor_id: uuid.UUID | None = None) -> Worker:
-    """Apply any of name, base_url, max_sessions, token ("" or None clears), status."""
-    raise NotImplementedError
+    """Apply any of name, base_url, max_sessions, token ("" or None clears), status.
+
+    A key that is absent leaves its field alone; an unknown key is refused. Lowering
+    max_sessions below the current load is allowed: the worker gets no new sessions
+    until enough of its sessions end. Audit-logged (the token only as set/cleared);
+    caller commits.
+    """
+    if not isinstance(changes, dict):
+        raise ValidationError("The changes must be an object.", code="invalid")
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    if unknown:
+        raise ValidationError(
+            f"Unknown field(s): {', '.join(map(str, unknown))}. "
+            f"Allowed: {', '.join(sorted(UPDATABLE_FIELDS))}.",
+            code="unknown_field",
+        )
+    # Validate everything before touching the row, so a refusal changes nothing.
+    new: dict[str, object] = {}
+    if "name" in changes:
+        new["name"] = _check_name(changes["name"])
+        if _name_taken(new["name"], except_id=worker.id):
+            raise _name_conflict(new["name"])
+    if "base_url" in changes:
+        new["base_url"] = normalise_base_url(changes["base_url"])
+    if "max_sessions" in changes:
+        new["max_sessions"] = _check_max_sessions(changes["max_sessions"])
+    if "status" in changes:
+        new["status"] = _check_status(changes["status"])
+    token_given = "token" in changes
+    token = _check_token(changes.get("token"))
+
+    details: dict[str, object] = {}
+    for field, value in new.items():
+        if getattr(worker, field) != value:
+            details[field] = value
+            setattr(worker, field, value)
+    if token_given:
+        worker.token_encrypted = crypto.encrypt(token) if token else None
+        details["token"] = "set" if token else "cleared"
+    if "name" in details:
+        _flush_unique(worker.name)
+    if details:
+        audit.record(actor_id, "worker.update", "worker", worker.id, **details)
+    return worker
 
 
 def set_worker_status(worker: Worker, status: str, *, actor_id: uuid.UUID | None = None) -> Worker:
-    """Enable ("active") or disable ("disabled") a worker; caller commits."""
-    raise NotImplementedError
+    """Enable ("active") or disable ("disabled") a worker; caller commits.
+
+    Disabling keeps the worker's running sessions; it only gets no new ones.
+    """
+    status = _check_status(status)
+    if worker.status != status:
+        worker.status = status
+        action = "worker.enable" if status == WorkerStatus.ACTIVE else "worker.disable"
+        audit.record(actor_id, action, "worker", worker.id, status=status)
+    return worker
 
 
 def worker_token(worker: Worker) -> str | None:
     """The decrypted node token, for the node client only."""
-    raise NotImplementedError
+    if not worker.token_encrypted:
+        return None
+    return crypto.decrypt(worker.token_encrypted)
+
+
+def _unhealthy_after() -> int:
+    return int(current_app.config["NODE_UNHEALTHY_AFTER"])
 
 
 def is_healthy(worker: Worker) -> bool:
     """Fewer than NODE_UNHEALTHY_AFTER consecutive failures."""
-    raise NotImplementedError
+    return (worker.consecutive_failures or 0) < _unhealthy_after()
 
 
 def active_session_counts(worker_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     """Sessions in pending/provisioning/ready/stopping per worker."""
-    raise NotImplementedError
+    ids = list(worker_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(VpsSession.worker_id, func.count())
+        .where(
+            VpsSession.worker_id.in_(ids),
+            VpsSession.status.in_([status.value for status in ACTIVE_STATUSES]),
+        )
+        .group_by(VpsSession.worker_id)
+    ).all()
+    counts = dict.fromkeys(ids, 0)
+    counts.update({worker_id: count for worker_id, count in rows})
+    return counts
+
+
+def _eligible_workers_query(product: VpsProduct, exclude: Iterable[uuid.UUID] = ()):
+    query = (
+        select(Worker)
+        .join(product_workers, product_workers.c.worker_id == Worker.id)
+        .where(
+            product_workers.c.product_id == product.id,
+            Worker.status == WorkerStatus.ACTIVE.value,
+            Worker.consecutive_failures < _unhealthy_after(),
+        )
+        .order_by(Worker.id)
+    )
+    excluded = list(exclude)
+    if excluded:
+        query = query.where(Worker.id.not_in(excluded))
+    return query
+
+
+def _with_free_slot(candidates: list[Worker]) -> tuple[list[Worker], dict[uuid.UUID, int]]:
+    counts = active_session_counts(w.id for w in candidates)
+    return [w for w in candidates if counts[w.id] < w.max_sessions], counts
 
 
 def reserve_slot(product: VpsProduct, exclude: Iterable[uuid.UUID] = ()) -> Worker | None:
     """Lock the product's eligible workers (FOR UPDATE, in id order), return the least
     loaded one with a free slot (random among ties) or None. The caller assigns the
     session to it in the same transaction; the locks hold until it commits."""
-    raise NotImplementedError
+    # Locking every candidate in one global order (by id) means two reservations for
+    # products sharing workers never wait on each other crosswise. Under READ COMMITTED
+    # the count below runs after the locks are granted, so it sees the sessions that the
+    # previous lock holders committed. populate_existing refreshes rows already loaded.
+    query = _eligible_workers_query(product, exclude).with_for_update(of=Worker)
+    candidates = list(db.session.execute(query.execution_options(populate_existing=True)).scalars())
+    free, counts = _with_free_slot(candidates)
+    if not free:
+        return None
+    lowest = min(counts[w.id] for w in free)
+    return random.choice([w for w in free if counts[w.id] == lowest])
 
 
 def product_available(product: VpsProduct) -> bool:
     """True when one of the product's active, healthy workers has a free slot (no lock)."""
-    raise NotImplementedError
+    candidates = list(db.session.execute(_eligible_workers_query(product)).scalars())
+    free, _counts = _with_free_slot(candidates)
+    return bool(free)
 
 
 def record_success(worker: Worker) -> None:
-    """A good call or probe: reset failures, set last_seen_at. Caller commits."""
-    raise NotImplementedError
+    """A good call or probe: reset failures, set last_seen_at. Caller commits.
+
+    last_error stays for the admin panel; its time tells whether it is still current.
+    """
+    worker.consecutive_failures = 0
+    worker.last_seen_at = datetime.now(UTC)
+    db.session.flush()
 
 
 def record_failure(worker: Worker, error: str) -> None:
     """A failed call or probe: count it, keep last_error/last_error_at. Caller commits."""
-    raise NotImplementedError
+    # Incremented in SQL: two jobs failing on the same node at once both count.
+    worker.consecutive_failures = Worker.consecutive_failures + 1
+    worker.last_error = (error or "unknown error")[:MAX_ERROR_LENGTH]
+    worker.last_error_at = datetime.now(UTC)
+    db.session.flush()
+
+
+def probe_worker(worker: Worker) -> bool:
+    """GET {base}/ through the node client and record the outcome; caller commits."""
+    # Imported here: the node client reads tokens from this module.
+    from vpsshop.services import node_client
+
+    try:
+        node_client.probe(worker)
+    except node_client.NodeError as exc:
+        record_failure(worker, f"probe failed ({exc.kind}): {exc.message}")
+        return False
+    record_success(worker)
+    return True
+
+
+def probe_all_workers() -> dict[uuid.UUID, bool]:
+    """Probe every worker that is not disabled; commits after each one.
+
+    Committing per worker keeps a slow node's probe from holding the row lock of the
+    health update (which would stall reservations on the other workers).
+    """
+    worker_ids = list(
+        db.session.execute(
+            select(Worker.id)
+            .where(Worker.status != WorkerStatus.DISABLED.value)
+            .order_by(Worker.id)
+        ).scalars()
+    )
+    db.session.commit()
+    results: dict[uuid.UUID, bool] = {}
+    for worker_id in worker_ids:
+        worker = db.session.get(Worker, worker_id)
+        if worker is None or worker.status == WorkerStatus.DISABLED:
+            continue  # deleted or disabled since the list was read
+        results[worker_id] = probe_worker(worker)
+        db.session.commit()
+    return results
