@@ -27,6 +27,7 @@ DEFAULT_BOOT_SECONDS = "8"
 READY_TIMEOUT_SECONDS = 120
 # Grace for processes still in a group after honcho is done (e.g. RQ's scheduler).
 STRAGGLER_GRACE_SECONDS = 5.0
+STOP_CODES = {130, 143}  # honcho's return codes after SIGINT and SIGTERM
 
 
 def choose_redis(env: Mapping[str, str]) -> str | None:
@@ -233,9 +234,10 @@ def main() -> int:
         )
         announcer.start()
         manager.loop()  # until Ctrl-C/SIGTERM, or until one process exits
-        return manager.returncode or 0
+        # A stop asked for with Ctrl-C or SIGTERM is a clean exit, not an error for make.
+        return 0 if manager.returncode in STOP_CODES else manager.returncode or 0
     except KeyboardInterrupt:
-        return 130
+        return 0
     finally:
         stop_announcer.set()
         if manager is not None:
