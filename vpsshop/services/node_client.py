@@ -275,26 +275,27 @@ class _Call:
             parts.append(chunk)
         return b"".join(parts)
 
-    def read_tail(self, response: requests.Response, limit: int) -> tuple[bytes, bool]:
-        """The last ``limit`` bytes of the body and whether anything was cut off.
+    def read_tail(self, response: requests.Response, limit: int) -> tuple[bytes, int]:
+        """The body's last ``limit`` bytes as ``(data, start)``: they are ``data[start:]``.
 
-        Only about ``limit + READ_CHUNK`` bytes are held at any time, however much the
-        node sends.
+        ``start`` > 0 means the beginning was cut off. Only about ``2 * limit + READ_CHUNK``
+        bytes are held at any time, however much the node sends.
         """
         chunks: deque[bytes] = deque()
         held = 0
-        cut = False
+        dropped = False
         for chunk in self.iter_body(response):
             chunks.append(chunk)
             held += len(chunk)
             while chunks and held - len(chunks[0]) >= limit:
                 held -= len(chunks.popleft())
-                cut = True
+                dropped = True
         data = b"".join(chunks)
-        if len(data) > limit:
-            data = data[-limit:]
-            cut = True
-        return data, cut
+        chunks.clear()
+        start = max(0, len(data) - limit)
+        if dropped and start == 0:
+            start = -1  # cut exactly at a chunk boundary: still a cut
+        return data, start
 
     def run(self, method: str, path: str, handle: Callable[[requests.Response], Any], **kw):
         """Send, hand the streamed response to ``handle``, always close it."""
@@ -338,14 +339,18 @@ def create_vm(worker: Worker, action: int, session_id: uuid.UUID) -> str:
     )
 
 
-def _tidy_tail(data: bytes, cut: bool) -> bytes:
-    # After a cut the first line is a fragment (maybe half a UTF-8 character or half a
-    # "Password:" key); drop it so the parser only sees whole lines.
-    if cut:
-        newline = data.find(b"\n")
+def _decode_tail(data: bytes, start: int) -> str:
+    """Decode ``data[start:]`` (start < 0: cut exactly at 0), tolerating bad UTF-8."""
+    if start != 0:
+        # After a cut the first line is a fragment (maybe half a UTF-8 character or half
+        # a "Password:" key); drop it so the parser only sees whole lines. With no newline
+        # at all, keep everything.
+        start = max(0, start)
+        newline = data.find(b"\n", start)
         if newline != -1:
-            return data[newline + 1 :]
-    return data
+            start = newline + 1
+    # A memoryview slice decodes without one more copy of up to NODE_LOG_MAX_BYTES.
+    return str(memoryview(data)[start:], "utf-8", "replace")
 
 
 def fetch_log(worker: Worker, route: str) -> str:
@@ -360,8 +365,8 @@ def fetch_log(worker: Worker, route: str) -> str:
             raise NodeNotFound("log: the node does not know this VM (HTTP 404)")
         if status != 200:
             raise NodeBadAnswer(f"log: the node answered HTTP {status}")
-        data, cut = call.read_tail(response, limit)
-        return strip_ansi(_tidy_tail(data, cut).decode("utf-8", errors="replace"))
+        # No name keeps the raw bytes alive while ANSI codes are stripped (peak memory).
+        return strip_ansi(_decode_tail(*call.read_tail(response, limit)))
 
     return call.run("GET", f"/log/{route}", handle)
 
