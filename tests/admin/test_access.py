@@ -59,12 +59,20 @@ def admin_urls(app, rows) -> list[tuple[str, str, str]]:
 
 def test_matrix_covers_every_admin_view(app, rows):
     endpoints = {endpoint.split(".")[0] for _, _, endpoint in admin_urls(app, rows)}
-    assert endpoints >= {"admin", "workers", "products", "users", "ledger", "sessions", "jobs",
-                         "audit"}
+    assert endpoints >= {
+        "admin",
+        "workers",
+        "products",
+        "users",
+        "ledger",
+        "sessions",
+        "jobs",
+        "audit",
+    }
 
 
 def test_anonymous_goes_to_login_with_safe_next(app, rows, anon_client):
-    for method, url, endpoint in admin_urls(app, rows):
+    for method, url, _endpoint in admin_urls(app, rows):
         if method == "GET":
             response = anon_client.get(url)
         else:
@@ -77,7 +85,7 @@ def test_anonymous_goes_to_login_with_safe_next(app, rows, anon_client):
 
 
 def test_plain_user_gets_403_everywhere(app, rows, user_client):
-    for method, url, endpoint in admin_urls(app, rows):
+    for method, url, _endpoint in admin_urls(app, rows):
         if method == "GET":
             response = user_client.get(url)
         else:
@@ -86,7 +94,7 @@ def test_plain_user_gets_403_everywhere(app, rows, user_client):
 
 
 def test_admin_is_let_in_everywhere(app, rows, admin_client):
-    for method, url, endpoint in admin_urls(app, rows):
+    for method, url, _endpoint in admin_urls(app, rows):
         if method == "GET":
             response = admin_client.get(url)
         else:

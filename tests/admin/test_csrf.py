@@ -34,9 +34,14 @@ def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
     worker, product = world["worker"], world["product"]
     customer, session = world["customer"], world["session"]
     return [
-        ("/admin/workers/new/", {"name": "n2", "base_url": "http://127.0.0.1:1", "max_sessions": 2}),
-        (f"/admin/workers/edit/?id={worker.id}", {"name": "renamed", "base_url": worker.base_url,
-                                                  "max_sessions": 5}),
+        (
+            "/admin/workers/new/",
+            {"name": "n2", "base_url": "http://127.0.0.1:1", "max_sessions": 2},
+        ),
+        (
+            f"/admin/workers/edit/?id={worker.id}",
+            {"name": "renamed", "base_url": worker.base_url, "max_sessions": 5},
+        ),
         ("/admin/workers/disable/", {"id": worker.id}),
         ("/admin/workers/enable/", {"id": worker.id}),
         ("/admin/workers/probe/", {"id": worker.id}),
@@ -44,8 +49,10 @@ def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
         ("/admin/workers/action/", {"action": "disable", "rowid": worker.id}),
         ("/admin/workers/delete/", {"id": worker.id}),
         ("/admin/products/new/", {"name": "P2", "price_coins": 3, "provision_action": 1}),
-        (f"/admin/products/edit/?id={product.id}", {"name": "P3", "price_coins": 9,
-                                                    "provision_action": 2}),
+        (
+            f"/admin/products/edit/?id={product.id}",
+            {"name": "P3", "price_coins": 9, "provision_action": 2},
+        ),
         ("/admin/products/delete/", {"id": product.id}),
         ("/admin/products/action/", {"action": "delete", "rowid": product.id}),
         (f"/admin/users/coins/?id={customer.id}", {"op": "set", "amount": 0, "reason": "x"}),
@@ -59,14 +66,11 @@ def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture
-def failed_job(app) -> str:
-    """A job in the failed registry, made the way RQ makes one."""
-    queue = get_queue()
-    job = queue.enqueue("builtins.print", "hello", job_timeout=5, result_ttl=60, failure_ttl=600)
-    registry = queue.failed_job_registry
-    job.set_status("failed")
-    registry.add(job, ttl=600, exc_string="Traceback...\nRuntimeError: boom")
-    queue.remove(job)
+def failed_job(app, run_jobs) -> str:
+    """A job that really failed in an RQ worker."""
+    job = get_queue().enqueue("builtins.int", "boom", job_timeout=5, result_ttl=60, failure_ttl=600)
+    assert run_jobs()
+    assert job.id in get_queue().failed_job_registry
     return job.id
 
 

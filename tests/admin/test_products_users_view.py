@@ -10,15 +10,23 @@ from vpsshop.models import AuditEntry, CoinTransaction, User, VpsProduct
 
 def _product(db, name: str) -> VpsProduct | None:
     db.session.expire_all()
-    return db.session.execute(select(VpsProduct).where(VpsProduct.name == name)).scalar_one_or_none()
+    return db.session.execute(
+        select(VpsProduct).where(VpsProduct.name == name)
+    ).scalar_one_or_none()
 
 
 def test_create_product_with_workers(admin_client, db, make_worker, admin):
     first, second = make_worker(), make_worker()
     response = admin_client.post(
         "/admin/products/new/",
-        {"name": "Win 1h", "price_coins": 7, "provision_action": 2, "duration_minutes": 60,
-         "is_active": "y", "workers": [str(first.id), str(second.id)]},
+        {
+            "name": "Win 1h",
+            "price_coins": 7,
+            "provision_action": 2,
+            "duration_minutes": 60,
+            "is_active": "y",
+            "workers": [str(first.id), str(second.id)],
+        },
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     product = _product(db, "Win 1h")
@@ -36,8 +44,10 @@ def test_product_validation_is_inline_and_creates_nothing(admin_client, db):
         ({"name": "Zero", "price_coins": 0, "provision_action": 1}, "price_coins must be"),
         ({"name": "Neg", "price_coins": -3, "provision_action": 1}, "price_coins must be"),
         ({"name": "Act", "price_coins": 3, "provision_action": 4}, "Not a valid choice"),
-        ({"name": "Dur", "price_coins": 3, "provision_action": 1, "duration_minutes": 0},
-         "duration_minutes must be"),
+        (
+            {"name": "Dur", "price_coins": 3, "provision_action": 1, "duration_minutes": 0},
+            "duration_minutes must be",
+        ),
     ]:
         response = admin_client.post("/admin/products/new/", data)
         assert response.status_code == 200, data
@@ -50,8 +60,13 @@ def test_edit_product_changes_workers_and_is_audited(admin_client, db, make_work
     product = make_product([old], name="Linux", action=1, price=3)
     response = admin_client.post(
         f"/admin/products/edit/?id={product.id}",
-        {"name": "Linux", "price_coins": 4, "provision_action": 1, "is_active": "y",
-         "workers": [str(new.id)]},
+        {
+            "name": "Linux",
+            "price_coins": 4,
+            "provision_action": 1,
+            "is_active": "y",
+            "workers": [str(new.id)],
+        },
     )
     assert response.status_code == 302
     product = _product(db, "Linux")
@@ -83,10 +98,14 @@ def test_adjust_coins_add_sub_set_write_the_ledger(admin_client, db, make_user, 
         assert db.session.get(User, customer.id).coins == expected
     rows = db.session.execute(
         select(CoinTransaction.kind, CoinTransaction.delta, CoinTransaction.actor_id)
-        .where(CoinTransaction.actor_id == admin.id).order_by(CoinTransaction.id)
+        .where(CoinTransaction.actor_id == admin.id)
+        .order_by(CoinTransaction.id)
     ).all()
-    assert rows == [("admin_add", 5, admin.id), ("admin_sub", -3, admin.id),
-                    ("admin_set", 88, admin.id)]
+    assert rows == [
+        ("admin_add", 5, admin.id),
+        ("admin_sub", -3, admin.id),
+        ("admin_set", 88, admin.id),
+    ]
     assert_ledger_invariant()
 
 

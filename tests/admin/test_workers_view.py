@@ -22,7 +22,8 @@ def _actions(db, target_id) -> list[str]:
     db.session.expire_all()
     return list(
         db.session.execute(
-            select(AuditEntry.action).where(AuditEntry.target_id == str(target_id))
+            select(AuditEntry.action)
+            .where(AuditEntry.target_id == str(target_id))
             .order_by(AuditEntry.id)
         ).scalars()
     )
@@ -31,8 +32,7 @@ def _actions(db, target_id) -> list[str]:
 def test_register_through_the_form_stores_the_token_encrypted(admin_client, db, admin):
     response = admin_client.post(
         "/admin/workers/new/",
-        {"name": "node-a", "base_url": "http://10.0.0.5:4000/", "max_sessions": 4,
-         "token": TOKEN},
+        {"name": "node-a", "base_url": "http://10.0.0.5:4000/", "max_sessions": 4, "token": TOKEN},
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     worker = _worker(db, "node-a")
@@ -47,9 +47,14 @@ def test_register_through_the_form_stores_the_token_encrypted(admin_client, db, 
 
 def test_token_never_appears_on_any_admin_page(admin_client, db, make_worker):
     worker = make_worker(token=TOKEN)
-    pages = ["/admin/", "/admin/workers/", f"/admin/workers/edit/?id={worker.id}",
-             f"/admin/workers/cloud-login/?id={worker.id}", "/admin/audit/",
-             f"/admin/workers/details/?id={worker.id}"]
+    pages = [
+        "/admin/",
+        "/admin/workers/",
+        f"/admin/workers/edit/?id={worker.id}",
+        f"/admin/workers/cloud-login/?id={worker.id}",
+        "/admin/audit/",
+        f"/admin/workers/details/?id={worker.id}",
+    ]
     for url in pages:
         body = admin_client.get(url, follow_redirects=True).get_data(as_text=True)
         assert TOKEN not in body, url
@@ -93,8 +98,7 @@ def test_edit_renames_sets_and_clears_the_token(admin_client, db, make_worker):
     admin_client.post(url, {"name": "renamed", "base_url": worker.base_url, "max_sessions": 7})
     assert worker_service.worker_token(_worker(db, "renamed")) == TOKEN
     admin_client.post(
-        url, {"name": "renamed", "base_url": worker.base_url, "max_sessions": 7,
-              "clear_token": "y"}
+        url, {"name": "renamed", "base_url": worker.base_url, "max_sessions": 7, "clear_token": "y"}
     )
     assert _worker(db, "renamed").token_encrypted is None
     assert _actions(db, worker.id) == ["worker.update", "worker.update"]
