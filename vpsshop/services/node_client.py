@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -177,7 +177,9 @@ def _url(worker: Worker, path: str) -> str:
 class _Call:
     """One HTTP exchange with a node, bounded by a wall-clock deadline."""
 
-    def __init__(self, worker: Worker, what: str, read_timeout: float, connect_timeout=None):
+    def __init__(
+        self, worker: Worker, what: str, read_timeout: float, connect_timeout: float | None = None
+    ):
         self.worker = worker
         self.what = what
         self.connect_timeout = float(
@@ -243,7 +245,7 @@ class _Call:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
-    def iter_body(self, response: requests.Response) -> Any:
+    def iter_body(self, response: requests.Response) -> Iterator[bytes]:
         """Yield the body in chunks as they arrive; NodeUnreachable past the deadline."""
         raw = response.raw
         while True:
