@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+import select
+import subprocess
+import sys
 import time
 import tracemalloc
 import uuid
+from pathlib import Path
 
 import pytest
+import requests
 
 from vpsshop.models import Worker
 from vpsshop.services import crypto, node_client
@@ -21,6 +26,7 @@ from vpsshop.services.node_client import (
     NodeUnreachable,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 1.0
 # connect + DEADLINE_FACTOR * read, plus one read timeout of slack for the last packet
 BOUND = TIMEOUT + node_client.DEADLINE_FACTOR * TIMEOUT + TIMEOUT + 0.5
@@ -300,23 +306,60 @@ def test_undecodable_bytes_are_replaced(app, make_sim_node):
     assert "café \ufffd\ufffd!" in log
 
 
-def test_huge_log_keeps_the_tail_in_bounded_memory(app, make_sim_node):
+# The node runs in its own process here: tracemalloc counts every thread, and werkzeug's
+# server thread briefly allocates 10 MB when it drains a closed connection.
+_SPAWN_HUGE_NODE = (
+    "import sys\n"
+    "from vpsshop.simulator import SimulatedNode\n"
+    "node = SimulatedNode(boot_seconds=0, huge_log_mb=50).start()\n"
+    "print(node.url, flush=True)\n"
+    "sys.stdin.read()\n"  # serve until the test closes our stdin
+    "node.stop()\n"
+)
+
+
+def _read_url(process: subprocess.Popen, timeout: float) -> str:
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline().decode() if ready else ""
+    assert line.startswith("http://127.0.0.1:"), f"node did not start: {line!r}"
+    return line.strip()
+
+
+def test_huge_log_keeps_the_tail_in_bounded_memory(app):
     limit = 256 * 1024
     app.config.update(NODE_LOG_MAX_BYTES=limit, NODE_LOG_READ_TIMEOUT=10.0)
-    node = make_sim_node(huge_log_mb=50)
-    worker = worker_for(node)
-    route = create(worker)
-    node.set_fault("log", "huge")
-    tracemalloc.start()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SPAWN_HUGE_NODE],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     try:
-        log = node_client.fetch_log(worker, route)
-        _, peak = tracemalloc.get_traced_memory()
+        url = _read_url(process, timeout=30)
+        worker = worker_for(url)
+        route = create(worker)
+        response = requests.post(f"{url}/_sim/config", json={"faults": {"log": "huge"}}, timeout=5)
+        assert response.status_code == 200
+        vms = requests.get(f"{url}/_sim/stats", timeout=5).json()["vms"]
+        password = vms[0]["password"]
+        tracemalloc.start()
+        try:
+            log = node_client.fetch_log(worker, route)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
     finally:
-        tracemalloc.stop()
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        process.stdout.close()
     assert len(log.encode()) <= limit
     assert len(log.encode()) > limit - 1024
     assert log.endswith("VM ready\n")
-    assert node.vm(route)["password"] in log
+    assert password in log
     assert log.startswith("[00:00:00] progress")  # the cut line fragment was dropped
     assert peak < 2 * 1024 * 1024, f"peak {peak} bytes for a 50 MiB log"
 
