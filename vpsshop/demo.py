@@ -13,9 +13,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vpsshop.config import INSTANCE_DIR
 from vpsshop.devtools.redis_embedded import EmbeddedRedis, free_port, local_redis_answers
+
+if TYPE_CHECKING:
+    from vpsshop.devtools.seed import DemoAccount
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # the demo never listens beyond loopback
@@ -74,7 +78,7 @@ def _distinct_free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def prepare_database(nodes: list[tuple[str, str]]) -> list:
+def prepare_database(nodes: list[tuple[str, str]]) -> list[DemoAccount]:
     """Migrate the database (SQLite under instance/ unless DATABASE_URL says otherwise)
     and seed the demo data; return the demo accounts. Reads the process environment."""
     from flask_migrate import upgrade
@@ -116,7 +120,7 @@ def process_commands(web_port: int, node_ports: list[int], boot_seconds: str) ->
     return {name: "exec " + shlex.join(argv) for name, argv in commands.items()}
 
 
-def banner(url: str, accounts: list, redis_note: str) -> str:
+def banner(url: str, accounts: list[DemoAccount], redis_note: str) -> str:
     """What the demo prints once the web server answers."""
     lines = ["", "=" * 72, f"vpsshop is running at {url}", f"  admin panel: {url}admin/"]
     for account in accounts:

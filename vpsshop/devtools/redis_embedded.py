@@ -71,6 +71,7 @@ class EmbeddedRedis:
 
     @property
     def pid(self) -> int | None:
+        """The server's process id while it runs."""
         return self.process.pid if self.process else None
 
     def start(self) -> EmbeddedRedis:
