@@ -54,6 +54,10 @@ def register_extensions(app: Flask) -> None:
 
     init_redis(app)
 
+    from vpsshop.limits import init_limits
+
+    init_limits(app)
+
     from vpsshop import models  # noqa: F401  (tables must be known to Alembic)
 
     @login_manager.user_loader
@@ -82,6 +86,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops_bp)
     csrf.exempt(api_bp)  # the API authenticates with Bearer tokens, not cookies
     init_admin(app)
+
+    from vpsshop.limits import apply_limits
+
+    apply_limits(app)  # after the blueprints: it wraps their view functions
 
 
 def _wants_json() -> bool:

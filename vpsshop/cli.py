@@ -14,6 +14,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(generate_key)
     app.cli.add_command(rq_worker)
+    app.cli.add_command(rotate_keys)
     from vpsshop.simulator.cli import simulate_worker
 
     app.cli.add_command(simulate_worker)
@@ -45,6 +46,26 @@ def generate_key() -> None:
     from vpsshop.services.crypto import generate_key as new_key
 
     click.echo(new_key())
+
+
+@click.command("rotate-keys")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, show_default=True)
+def rotate_keys(batch_size: int) -> None:
+    """Re-encrypt every stored secret under the newest key of ENCRYPTION_KEYS."""
+    from vpsshop.services.key_rotation import rotate_all
+
+    reports = rotate_all(batch_size=batch_size)
+    for report in reports:
+        click.echo(report.summary())
+    for report in reports:
+        if report.undecryptable:
+            # Reported, never dropped: the key they need may be missing from the list.
+            click.echo(
+                f"warning: {len(report.undecryptable)} value(s) of {report.label} decrypt with "
+                f"no key in ENCRYPTION_KEYS and were left as they are; ids: "
+                + ", ".join(report.undecryptable),
+                err=True,
+            )
 
 
 @click.command("rq-worker")

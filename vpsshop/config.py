@@ -38,6 +38,26 @@ def _float_env(name: str, default: float) -> float:
         raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
 
 
+# Production rate limits; the test suite signs in far more often than a person does, so
+# it gets generous ones and its own rate-limit tests set small values.
+RATE_LIMITS = {
+    "RATELIMIT_LOGIN_PER_ADDRESS": "30 per minute",
+    "RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT": "10 per 15 minutes",
+    "RATELIMIT_TOKENS_PER_ACCOUNT": "20 per hour",
+    "RATELIMIT_PURCHASES_PER_USER": "10 per minute",
+}
+TESTING_RATE_LIMIT = "100000 per minute"
+
+
+def _rate_limits(env: str) -> dict[str, Any]:
+    limits: dict[str, Any] = {
+        key: os.environ.get(key) or (TESTING_RATE_LIMIT if env == "testing" else default)
+        for key, default in RATE_LIMITS.items()
+    }
+    limits["RATELIMIT_ENABLED"] = os.environ.get("RATELIMIT_ENABLED", "1") != "0"
+    return limits
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the app's settings from the environment, then apply ``overrides``."""
     env = os.environ.get("VPSSHOP_ENV", "production")
@@ -77,6 +97,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Rate limits (vpsshop/limits.py), Flask-Limiter rate strings.
+        **_rate_limits(env),
     }
     config.update(overrides)
     config["ENV_NAME"] = env

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from vpsshop.auth import routes  # noqa: E402,F401
+from vpsshop.auth import account_routes, routes  # noqa: E402,F401

@@ -47,8 +47,27 @@ def rotate(token: str) -> str:
     return _fernet().rotate(token.encode()).decode()
 
 
+def is_under_newest_key(token: str) -> bool:
+    """Whether ``token`` decrypts with the newest key alone (nothing to rotate)."""
+    keys = parse_keys(current_app.config["ENCRYPTION_KEYS"])
+    newest = keys[0] if keys else _dev_key(current_app.config["SECRET_KEY"])
+    try:
+        Fernet(newest).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
 def generate_key() -> str:
     return Fernet.generate_key().decode()
 
 
-__all__ = ["InvalidToken", "decrypt", "encrypt", "generate_key", "parse_keys", "rotate"]
+__all__ = [
+    "InvalidToken",
+    "decrypt",
+    "encrypt",
+    "generate_key",
+    "is_under_newest_key",
+    "parse_keys",
+    "rotate",
+]

@@ -1,0 +1,194 @@
+"""Rate limits (Flask-Limiter on Redis): sign-in per address and per account, tokens, purchases.
+
+The limits are attached centrally, from here, to view functions that other modules own,
+so those modules stay free of rate-limit details. Counters live in Redis (REDIS_URL) so
+every web process shares them; a Redis outage is logged and lets requests through rather
+than taking the sign-in page down.
+
+Sign-in limits and why they cannot lock someone out for good:
+
+- per client address: every attempt counts (``RATELIMIT_LOGIN_PER_ADDRESS``);
+- per account (the normalised email): only *failed* attempts count
+  (``RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT``), in a moving window that empties by itself,
+  so the account is usable again at most one window after the last failure; a correct
+  password never adds to it.
+
+Both are shared by the sign-in form and ``POST /api/v1/auth/token``, so the two doors do
+not add up to twice the guesses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app, jsonify, render_template, request
+from flask.wrappers import Response
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+
+from vpsshop.services.accounts import normalise_email
+
+limiter = Limiter(key_func=get_remote_address)
+
+LOGIN_ENDPOINTS = ("auth.login", "api.create_token")
+PURCHASE_ENDPOINTS = ("shop.buy", "api.purchase_and_create")
+
+
+# Fixed Flask-Limiter settings; the limits themselves are in config.py (RATE_LIMITS).
+LIMITER_SETTINGS: dict[str, object] = {
+    # A moving window: a burst is refused for one window after it, then passes again.
+    "RATELIMIT_STRATEGY": "moving-window",
+    # No X-RateLimit-* headers: they would tell a guesser how many tries an account has
+    # left. The 429 handler below sets Retry-After itself.
+    "RATELIMIT_HEADERS_ENABLED": False,
+    # Redis down: log and let the request through. An in-process fallback would give every
+    # web process its own counters, which is no limit at all once scaled out.
+    "RATELIMIT_SWALLOW_ERRORS": True,
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": False,
+    "RATELIMIT_KEY_PREFIX": "vpsshop-rl",
+    # Short timeouts: an unreachable Redis must not hang the sign-in page.
+    "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+}
+
+
+def _digest(value: str) -> str:
+    # Emails are personal data: Redis keys (and Flask-Limiter's log line) carry a hash.
+    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def _submitted_email() -> str:
+    if request.is_json:
+        body = request.get_json(silent=True)
+        raw = body.get("email") if isinstance(body, dict) else None
+    else:
+        raw = request.form.get("email")
+    if not isinstance(raw, str):
+        return ""
+    try:
+        return normalise_email(raw)
+    except Exception:  # any malformed value still gets one bucket of its own
+        return raw.strip().lower()[:300]
+
+
+def address_key() -> str:
+    """The client address (ProxyFix makes it the real one behind a trusted proxy)."""
+    return "addr:" + (get_remote_address() or "unknown")
+
+
+def account_key() -> str:
+    """The account a sign-in attempt is for: the normalised email, hashed."""
+    return "acct:" + _digest(_submitted_email())
+
+
+def buyer_key() -> str:
+    """The buyer: the signed-in user, else the API token's user, else the address."""
+    if current_user.is_authenticated:
+        return "user:" + str(current_user.id)
+    if request.path.startswith("/api/"):
+        from vpsshop.services.tokens import user_for_token
+
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+        if user is not None:
+            return "user:" + str(user.id)
+    return address_key()
+
+
+def _config_value(key: str) -> Callable[[], str]:
+    # Read per request: one module-level limiter serves every app the tests create.
+    def value() -> str:
+        return current_app.config[key]
+
+    value.__name__ = f"config_{key.lower()}"
+    return value
+
+
+_LOGIN_PER_ADDRESS = _config_value("RATELIMIT_LOGIN_PER_ADDRESS")
+_LOGIN_FAILURES_PER_ACCOUNT = _config_value("RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT")
+_TOKENS_PER_ACCOUNT = _config_value("RATELIMIT_TOKENS_PER_ACCOUNT")
+_PURCHASES_PER_USER = _config_value("RATELIMIT_PURCHASES_PER_USER")
+
+
+def _failed_login(response: Response) -> bool:
+    # Both sign-in doors answer 401 to wrong credentials, and nothing else.
+    return response.status_code == 401
+
+
+def _token_issued(response: Response) -> bool:
+    return response.status_code == 201
+
+
+def _retry_after_seconds() -> int:
+    current = limiter.current_limit
+    try:
+        reset_at = current.reset_at if current is not None else None
+    except Exception:  # Redis went away between the check and this answer
+        reset_at = None
+    if reset_at is None:
+        return 60
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def rate_limited(error: RateLimitExceeded):
+    """429 with Retry-After: JSON under /api/, an HTML page elsewhere."""
+    seconds = _retry_after_seconds()
+    message = f"Too many attempts. Try again in {seconds} seconds."
+    if request.path.startswith("/api/"):
+        response = jsonify(error="rate_limited", message=message)
+    else:
+        response = current_app.make_response(
+            render_template("errors/rate_limited.html", message=message, seconds=seconds)
+        )
+    response.status_code = 429
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def init_limits(app: Flask) -> None:
+    """Bind the limiter to ``app`` with Redis storage; call before the blueprints."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    for key, value in LIMITER_SETTINGS.items():
+        app.config.setdefault(key, value)
+    limiter.init_app(app)
+    app.register_error_handler(RateLimitExceeded, rate_limited)
+
+
+def _wrap(app: Flask, endpoints: tuple[str, ...], *decorators: Callable) -> None:
+    for endpoint in endpoints:
+        view = app.view_functions.get(endpoint)
+        if view is None:
+            raise RuntimeError(f"rate limit for a missing endpoint {endpoint!r}")
+        for decorate in decorators:
+            view = decorate(view)
+        app.view_functions[endpoint] = view
+
+
+# Built once: Flask-Limiter keys its registry by view name, and the same objects on every
+# app (the tests build many) keep that registry from growing duplicates.
+LOGIN_BY_ADDRESS = limiter.shared_limit(
+    _LOGIN_PER_ADDRESS, scope="login-address", key_func=address_key, methods=["POST"]
+)
+LOGIN_FAILURES_BY_ACCOUNT = limiter.shared_limit(
+    _LOGIN_FAILURES_PER_ACCOUNT,
+    scope="login-account",
+    key_func=account_key,
+    methods=["POST"],
+    deduct_when=_failed_login,
+)
+TOKENS_BY_ACCOUNT = limiter.limit(
+    _TOKENS_PER_ACCOUNT, key_func=account_key, deduct_when=_token_issued
+)
+PURCHASES_BY_USER = limiter.shared_limit(
+    _PURCHASES_PER_USER, scope="purchase", key_func=buyer_key, methods=["POST"]
+)
+
+
+def apply_limits(app: Flask) -> None:
+    """Attach the limits to the views; call after the blueprints are registered."""
+    _wrap(app, LOGIN_ENDPOINTS, LOGIN_BY_ADDRESS, LOGIN_FAILURES_BY_ACCOUNT)
+    _wrap(app, ("api.create_token",), TOKENS_BY_ACCOUNT)
+    _wrap(app, PURCHASE_ENDPOINTS, PURCHASES_BY_USER)
