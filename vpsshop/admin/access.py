@@ -27,6 +27,9 @@ def deny_access() -> Any:
     """Anonymous visitors go to the login page (with a local ``next``); others get 403."""
     if not current_user.is_authenticated:
         target = request.full_path if request.query_string else request.path
+        if request.method != "GET":
+            # A form post cannot be replayed after sign-in; come back to the panel instead.
+            target = url_for("admin.index")
         return redirect(url_for("auth.login", next=safe_next_path(target)))
     abort(403)
 

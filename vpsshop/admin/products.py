@@ -9,7 +9,7 @@ from flask_admin.contrib.sqla.fields import QuerySelectMultipleField
 from flask_admin.form import BaseForm
 from flask_login import current_user
 from markupsafe import Markup
-from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, Choice, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from vpsshop.admin.access import AdminModelView
@@ -27,6 +27,14 @@ def _all_workers() -> Any:
     return db.session.query(Worker).order_by(Worker.name)
 
 
+class WorkerMultiSelect(QuerySelectMultipleField):
+    """Flask-Admin's multi-select of rows, yielding WTForms 3.3 ``Choice`` objects."""
+
+    def iter_choices(self) -> Any:
+        for pk, obj in self._get_object_list():
+            yield Choice(pk, self.get_label(obj), obj in self.data, {})
+
+
 class ProductForm(BaseForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
     price_coins = IntegerField("Price (coins)", validators=[InputRequired()])
@@ -41,7 +49,7 @@ class ProductForm(BaseForm):
         description="Empty: the VM lives until the user deletes it.",
     )
     is_active = BooleanField("On sale", default=True)
-    workers = QuerySelectMultipleField(
+    workers = WorkerMultiSelect(
         "Workers", query_factory=_all_workers, get_label="name", allow_blank=True
     )
 
