@@ -1,0 +1,1 @@
+"""Security tests: rate limits, sessions, headers, secrets at rest."""
