@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.helpers import assert_ledger_invariant, csrf_token_from, get_csrf_token
-from tests.shop.factories import add_session
+from tests.shop.factories import add_node_session, add_session
 from vpsshop.extensions import db as _db
 from vpsshop.models import CoinTransaction, SessionStatus, User, VpsSession
 from vpsshop.services import ledger
@@ -376,3 +376,21 @@ def test_delete_someone_elses_session_is_404(client, login, make_user, product):
 def test_error_pages_share_the_layout(client):
     html = client.get("/no-such-page").get_data(as_text=True)
     assert "Not found" in html and 'class="site-header"' in html
+
+
+def test_log_partial_is_escaped_text_with_the_password_masked(
+    client, login, make_user, make_sim_node, make_worker, make_product
+):
+    node = make_sim_node(extra_log_lines=["<script>alert(1)</script>"])
+    user = make_user()
+    session = add_node_session(user, make_product([make_worker(node.url)]))
+    login(user)
+    response = client.get(f"/vps/sessions/{session.id}/log")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    assert html.lstrip().startswith('<div id="session-log"')
+    assert "Starting VM" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)" not in html
+    assert node.vm(session.worker_route)["password"] not in html
+    assert "hidden; reveal it under Connection" in html
+    assert node.url not in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,10 @@ STEPS = (("paid", "Paid"), ("creating", "Creating"), ("booting", "Booting"), ("r
 # provision_action values whose VMs are reached over RDP (Windows, Test).
 RDP_ACTIONS = (2, 3)
 LOG_PANEL_LINES = 400
+# Password lines of a node's log (worker-api.md keys), masked in the page's log panel so
+# that the password stays hidden until the buyer reveals it in the credentials card.
+_PASSWORD_LINE = re.compile(r"(?im)^(.*?\b(?:rdp\s+)?pass(?:word)?\s*[:=]\s*)\S.*$")
+MASKED = "•••••••• (hidden; reveal it under Connection)"
 
 
 def _parse_id(raw: str) -> uuid.UUID:
@@ -113,9 +118,15 @@ def _session_context(session: VpsSession) -> dict[str, Any]:
     }
 
 
+def mask_passwords(text: str) -> str:
+    """``Password: x`` -> ``Password: ••••``, for every spelling the node may use."""
+    return _PASSWORD_LINE.sub(lambda m: m.group(1) + MASKED, text)
+
+
 def _log_context(session: VpsSession) -> dict[str, Any]:
     view = log_proxy.read_log(session)
-    return {"log": view, "log_text": log_proxy.tail_lines(view.text, LOG_PANEL_LINES)}
+    text = mask_passwords(log_proxy.tail_lines(view.text, LOG_PANEL_LINES))
+    return {"log": view, "log_text": text}
 
 
 def _no_store(response: Response) -> Response:
