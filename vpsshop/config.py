@@ -73,6 +73,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         ),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://localhost:6379/0",
+        # Managed Redis add-ons serve rediss:// with self-signed certificates.
+        "REDIS_SSL_CERT_REQS": os.environ.get("REDIS_SSL_CERT_REQS", "required"),
         # Comma-separated Fernet keys, newest first; see services/crypto.py.
         "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS", ""),
         "RQ_QUEUE_NAME": os.environ.get("RQ_QUEUE_NAME", "vpsshop"),

@@ -12,13 +12,20 @@ from rq import Queue
 DEFAULT_JOB_OPTIONS: dict[str, Any] = {"job_timeout": 120, "result_ttl": 600, "failure_ttl": 86400}
 
 
+def redis_options(app: Flask) -> dict[str, Any]:
+    """Connection options shared by every Redis client of the app (RQ, cache, limits)."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "health_check_interval": 30,
+    }
+    if app.config["REDIS_URL"].startswith("rediss://"):
+        options["ssl_cert_reqs"] = app.config["REDIS_SSL_CERT_REQS"]
+    return options
+
+
 def init_redis(app: Flask) -> None:
-    app.extensions["redis"] = redis.Redis.from_url(
-        app.config["REDIS_URL"],
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
-    )
+    app.extensions["redis"] = redis.Redis.from_url(app.config["REDIS_URL"], **redis_options(app))
 
 
 def get_redis() -> redis.Redis:
