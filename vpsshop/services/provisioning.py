@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from vpsshop.extensions import db
@@ -44,6 +45,17 @@ def _schedule(kind: str, session_id: uuid.UUID, delay: float = 0.0) -> None:
     log.info(
         "scheduled kind=%s session_id=%s job_id=%s delay=%.1f", kind, session_id, job.id, delay
     )
+
+
+def _schedule_after_commit(kind: str, session_id: uuid.UUID) -> None:
+    """Schedule from a web request whose change is committed; Redis down is no error here.
+
+    The session has no lease then, so the sweeper enqueues the job once Redis is back.
+    """
+    try:
+        _schedule(kind, session_id)
+    except RedisError:
+        log.warning("enqueue failed kind=%s session_id=%s, left to the sweeper", kind, session_id)
 
 
 def _note_node_failure(worker_id: uuid.UUID | None, error: NodeError) -> None:
@@ -230,7 +242,7 @@ def _fail_locked(session_id: uuid.UUID, message: str) -> None:
     _fail(session, message)
     db.session.commit()
     if session.worker_route:
-        _schedule("stop", session_id)
+        _schedule_after_commit("stop", session_id)
 
 
 def begin_stop(session: VpsSession, final_status: str) -> bool:
@@ -312,7 +324,7 @@ def request_stop(session_id: uuid.UUID, final_status: str) -> VpsSession | None:
     must_stop = begin_stop(session, final_status)
     db.session.commit()
     if must_stop:
-        _schedule("stop", session_id)
+        _schedule_after_commit("stop", session_id)
     return session
 
 

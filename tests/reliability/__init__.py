@@ -1,0 +1,1 @@
+"""Reliability: node faults, outages, crashes, random lifecycles, bad input, access."""
