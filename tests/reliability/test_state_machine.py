@@ -1,0 +1,191 @@
+"""Random lifecycles (Hypothesis state machine): the money and capacity invariants hold."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import redis
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import func, select, text
+
+import jobs.provisioning as provisioning_jobs
+from tests.conftest import TEST_REDIS_URL, _truncate_all
+from tests.helpers import assert_ledger_invariant
+from vpsshop.errors import ServiceError
+from vpsshop.extensions import db as _db
+from vpsshop.models import ACTIVE_STATUSES, User, VpsProduct, VpsSession, Worker
+from vpsshop.models.types import utcnow
+from vpsshop.services import accounts, ledger, sweeper
+from vpsshop.services.purchase import purchase
+from vpsshop.services.sessions import request_delete
+
+# What a node may be told to do between steps (endpoint, simulator mode).
+NODE_MODES = [
+    None,
+    ("create", "500"),
+    ("create", "busy"),
+    ("log", "failure_line"),
+    ("stop", "500"),
+]
+JOB_KINDS = ["provision", "watch", "stop", "expire"]
+PASSWORD_HASH = accounts.hash_password("state machine password")
+
+
+def _check_invariants() -> None:
+    assert_ledger_invariant()
+    overloaded = _db.session.execute(
+        select(Worker.name, func.count(VpsSession.id), Worker.max_sessions)
+        .join(VpsSession, VpsSession.worker_id == Worker.id)
+        .where(VpsSession.status.in_([s.value for s in ACTIVE_STATUSES]))
+        .group_by(Worker.id)
+        .having(func.count(VpsSession.id) > Worker.max_sessions)
+    ).all()
+    assert not overloaded, f"workers over max_sessions: {overloaded}"
+    twice = _db.session.execute(
+        text(
+            "SELECT session_id FROM coin_transactions WHERE kind = 'refund' "
+            "GROUP BY session_id HAVING count(*) > 1"
+        )
+    ).all()
+    assert not twice, f"sessions refunded twice: {twice}"
+    ready_and_refunded = _db.session.execute(
+        text(
+            "SELECT s.id FROM vps_sessions s JOIN coin_transactions t "
+            "ON t.session_id = s.id AND t.kind = 'refund' WHERE s.ready_at IS NOT NULL"
+        )
+    ).all()
+    assert not ready_and_refunded, f"ready and refunded: {ready_and_refunded}"
+    _db.session.rollback()
+
+
+def test_random_lifecycles_keep_the_invariants(app, make_sim_node, run_jobs):
+    nodes = [make_sim_node(capacity=1000), make_sim_node(capacity=1000)]
+
+    class Shop(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            # Each example starts from an empty shop: the app fixture cleans once per test.
+            _db.session.remove()
+            _truncate_all()
+            redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+            for node in nodes:
+                node.clear_faults()
+            self.users = [
+                User(email=f"buyer{i}@example.com", password_hash=PASSWORD_HASH, coins=0)
+                for i in range(2)
+            ]
+            workers = [
+                Worker(name=f"node{i}", base_url=node.url, max_sessions=2)
+                for i, node in enumerate(nodes)
+            ]
+            self.products = [
+                VpsProduct(name="both nodes", price_coins=3, provision_action=2, workers=workers),
+                VpsProduct(
+                    name="timed",
+                    price_coins=2,
+                    provision_action=1,
+                    duration_minutes=30,
+                    workers=workers[1:],
+                ),
+            ]
+            _db.session.add_all([*self.users, *workers, *self.products])
+            _db.session.flush()
+            for user in self.users:  # enough for a few purchases before any grant
+                ledger.add(user.id, 9, reason="starting coins")
+            _db.session.commit()
+            self.user_ids = [u.id for u in self.users]
+            self.product_ids = [p.id for p in self.products]
+            self.session_ids: list = []
+
+        def teardown(self):
+            run_jobs(timeout=1.5)
+            _check_invariants()
+            for status in _db.session.execute(select(VpsSession.status)).scalars():
+                event(f"a session ended the example {status}")
+            _db.session.rollback()
+
+        @rule(user=st.integers(0, 1), amount=st.integers(1, 10))
+        def grant(self, user, amount):
+            ledger.add(self.user_ids[user], amount, reason="state machine grant")
+            _db.session.commit()
+
+        @rule(user=st.integers(0, 1), product=st.integers(0, 1))
+        def buy(self, user, product):
+            buyer = _db.session.get(User, self.user_ids[user])
+            try:
+                session = purchase(buyer, self.product_ids[product])
+            except ServiceError:  # not enough coins or sold out: nothing charged
+                _db.session.rollback()
+                return
+            self.session_ids.append(session.id)
+
+        @rule(node=st.integers(0, 1), mode=st.sampled_from(NODE_MODES))
+        def node_behaviour(self, node, mode):
+            nodes[node].clear_faults()
+            if mode is not None:
+                nodes[node].set_fault(*mode)
+
+        @rule()
+        def work(self):
+            # Bounded: a node refusing every stop keeps a retry scheduled forever.
+            run_jobs(timeout=1)
+
+        @precondition(lambda self: self.session_ids)
+        @rule(pick=st.integers(0, 100))
+        def delete(self, pick):
+            sid = self.session_ids[pick % len(self.session_ids)]
+            owner = _db.session.get(VpsSession, sid).user
+            request_delete(owner, sid)
+
+        @precondition(lambda self: self.session_ids)
+        @rule(pick=st.integers(0, 100))
+        def expire(self, pick):
+            ready = (
+                _db.session.execute(
+                    select(VpsSession).where(VpsSession.status == "ready").order_by(VpsSession.id)
+                )
+                .scalars()
+                .all()
+            )
+            if ready:  # the time of one ready session is over
+                ready[pick % len(ready)].expires_at = utcnow() - timedelta(seconds=1)
+            _db.session.commit()
+            sweeper.sweep()
+
+        @precondition(lambda self: self.session_ids)
+        @rule(pick=st.integers(0, 100), kind=st.sampled_from(JOB_KINDS))
+        def job_twice(self, pick, kind):
+            sid = str(self.session_ids[pick % len(self.session_ids)])
+            job = getattr(provisioning_jobs, f"{kind}_session")
+            job(sid)
+            job(sid)
+
+        @rule()
+        def worker_killed(self):
+            # Every queued and scheduled job and every lease is gone, as after a crash
+            # that took Redis' memory with it; the sweep must pick up the pieces.
+            redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+            sweeper.sweep()
+
+        @invariant()
+        def money_and_capacity(self):
+            _check_invariants()
+
+    run_state_machine_as_test(
+        Shop,
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=15,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
