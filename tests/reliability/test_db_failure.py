@@ -19,8 +19,7 @@ FUNCTION = "reliability_test_fail"
 BREAK_POINTS = {
     "session insert": "BEFORE INSERT ON vps_sessions FOR EACH ROW",
     "balance update": "BEFORE UPDATE ON users FOR EACH ROW",
-    "ledger insert": "BEFORE INSERT ON coin_transactions FOR EACH ROW "
-    "WHEN (NEW.kind = 'purchase')",
+    "ledger insert": "BEFORE INSERT ON coin_transactions FOR EACH ROW WHEN (NEW.kind = 'purchase')",
 }
 
 
@@ -52,8 +51,7 @@ def break_db(app) -> Iterator[Callable[[str], None]]:
                 table = BREAK_POINTS[point].split(" ON ")[1].split()[0]
                 conn.execute(
                     text(
-                        f"CREATE TRIGGER {name} {BREAK_POINTS[point]} "
-                        f"EXECUTE FUNCTION {FUNCTION}()"
+                        f"CREATE TRIGGER {name} {BREAK_POINTS[point]} EXECUTE FUNCTION {FUNCTION}()"
                     )
                 )
         created.append((name, table))
