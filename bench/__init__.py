@@ -1,0 +1,1 @@
+"""Benchmarks of the real stack on loopback: ``make bench`` (``python -m bench``)."""

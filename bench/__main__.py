@@ -1,0 +1,237 @@
+"""``python -m bench``: start the stack, run every measurement, write bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import requests
+
+from bench import jobs, log_proxy, poll, purchase, report, scaling, seed
+from bench.client import bearer, browser_headers, buy, wait_sessions
+from bench.figures import Figure
+from bench.load import LoadResult, ensure_wrk, wrk_version
+from bench.stack import Stack, procfile
+
+NODES = 4
+SMALL = {"workers": 10, "sessions": 100}
+LARGE = {"workers": 100, "sessions": 10_000, "ledger": 100_000}
+WORKER_CLASSES = ("fork", "simple")
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # Unwinds like Ctrl-C, so the finally below stops every process group.
+    raise KeyboardInterrupt
+
+
+def procfile_worker_class() -> str:
+    """The class the Procfile's worker line runs (the CLI's default is fork)."""
+    words = shlex.split(procfile()["worker"])
+    if "--worker-class" in words:
+        return words[words.index("--worker-class") + 1]
+    return "fork"
+
+
+def log(message: str) -> None:
+    """Progress on stdout, with the time since the start."""
+    print(f"[bench {time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
+
+
+STARTED = time.monotonic()
+
+
+def first_session(stack: Stack, base_url: str, seeded: seed.Seeded) -> tuple[str, str]:
+    """A ready session of buyer 0 (the one polled); its id and node route."""
+    with requests.Session() as http:
+        bought = buy(http, base_url, seeded.buyer_tokens[0], seeded.bench_product_id)
+    if bought.session_id is None:
+        raise RuntimeError(f"the first purchase failed: HTTP {bought.status}")
+    rows = wait_sessions(stack.dsn, [bought.session_id], ("ready", "failed"), 60)
+    if rows[bought.session_id][0] != "ready":
+        raise RuntimeError(f"the first session is {rows[bought.session_id][0]}, not ready")
+    with psycopg.connect(stack.dsn) as conn:
+        route = conn.execute(
+            "SELECT worker_route FROM vps_sessions WHERE id = %s", (bought.session_id,)
+        ).fetchone()[0]
+    return bought.session_id, route
+
+
+def run(stack: Stack, wrk: str | None) -> tuple[list[Figure], list[str]]:
+    """Every measurement in order; the figures and the setup lines for the report."""
+    figures: list[Figure] = []
+    log("fresh database vpsshop_bench, Redis db 12, release phase (db upgrade)")
+    stack.reset_data()
+    nodes = [stack.start_node(i) for i in range(NODES)]
+    node_urls = [n.url for n in nodes]
+    log(f"{NODES} simulated nodes up; seeding")
+    seeded = seed.seed_base(stack.env, node_urls, SMALL["workers"])
+    small_counts = seed.grow_history(stack.dsn, seeded, SMALL["sessions"], 0)
+    web = stack.start_web()
+    hello = stack.start_hello()
+    default_class = procfile_worker_class()
+    worker = stack.start_worker(default_class)
+    log(f"web {web.url}, hello {hello.url}, worker ({default_class}) up")
+    admin = browser_headers(web.url, seeded.admin_email, seeded.admin_password)
+    buyer = browser_headers(web.url, seeded.buyer_emails[0], seeded.buyer_password)
+    session_id, route = first_session(stack, web.url, seeded)
+    token = seeded.buyer_tokens[0]
+
+    log("5. scaling, small data")
+    small = scaling.measure(
+        wrk,
+        "small",
+        small_counts,
+        web.url,
+        stack.dsn,
+        admin,
+        seeded.buyer_tokens,
+        seeded.bench_product_id,
+    )
+
+    log("1. poll path and 2. catalogue against the bare app")
+    hello_runs: list[LoadResult] = []
+    poll.reference(wrk, hello.url, hello_runs)
+    figures += poll.measure_paths(
+        wrk,
+        "1. Poll path",
+        hello.url,
+        [
+            (
+                "poll.api_session",
+                "GET /api/v1/vps/sessions/<id>",
+                f"{web.url}/api/v1/vps/sessions/{session_id}",
+                bearer(token),
+            ),
+            (
+                "poll.status_partial",
+                "GET /vps/sessions/<id>/status (page's partial)",
+                f"{web.url}/vps/sessions/{session_id}/status",
+                buyer,
+            ),
+        ],
+        hello_runs,
+    )
+    hello_runs = hello_runs[-1:]
+    figures += poll.measure_paths(
+        wrk,
+        "2. Catalogue",
+        hello.url,
+        [
+            (
+                "catalogue.api_products",
+                "GET /api/v1/vps/products",
+                f"{web.url}/api/v1/vps/products",
+                bearer(token),
+            ),
+            ("catalogue.page", "GET / (signed in)", f"{web.url}/", buyer),
+        ],
+        hello_runs,
+    )
+
+    log("4. log proxy")
+    figures += log_proxy.measure(wrk, web.url, node_urls, token, session_id, route)
+
+    log("3. purchase path, fork and simple workers")
+    for worker_class in WORKER_CLASSES:
+        stack.stop(worker)
+        worker = stack.start_worker(worker_class)
+        time.sleep(1.0)  # the worker's start-up (scheduler, sweep) settles
+        idle, busy = purchase.measure_worker_class(
+            web.url, stack.dsn, node_urls, seeded.buyer_tokens, seeded.bench_product_id
+        )
+        figures += purchase.figures(worker_class, idle, busy)
+        log(f"   {worker_class}: done")
+
+    log("6. job throughput, fork and simple")
+    stack.stop(worker)
+    pending: list[str] = []
+    for worker_class in WORKER_CLASSES:
+        figure, ids = jobs.measure(
+            stack,
+            worker_class,
+            web.url,
+            node_urls,
+            seeded.buyer_tokens,
+            seeded.bench_product_id,
+        )
+        figures.append(figure)
+        pending += ids
+    worker = stack.start_worker(default_class)
+    wait_sessions(stack.dsn, pending, ("ready", "failed"), 90)
+
+    log("5. scaling, large data (bulk SQL)")
+    seed.grow_workers(stack.dsn, seeded, LARGE["workers"])
+    large_counts = seed.grow_history(stack.dsn, seeded, LARGE["sessions"], LARGE["ledger"])
+    large = scaling.measure(
+        wrk,
+        "large",
+        large_counts,
+        web.url,
+        stack.dsn,
+        admin,
+        seeded.buyer_tokens,
+        seeded.bench_product_id,
+    )
+    figures += scaling.figures(small, large)
+    setup = [
+        f"Stack: Procfile `web` (gunicorn.conf.py defaults: WEB_CONCURRENCY 2, WEB_THREADS 16) "
+        f"and the bare app `{hello.command}`; Procfile `worker` with `--worker-class`; "
+        f"{NODES} simulated nodes (`--boot-seconds 0`); PostgreSQL database vpsshop_bench; "
+        "Redis db 12. All on 127.0.0.1.",
+        f"Data: {len(seeded.buyer_tokens)} buyers with API tokens; small = "
+        f"{small_counts['workers']} workers / {small_counts['vps_sessions']} sessions, "
+        f"large = {large_counts['workers']} workers / {large_counts['vps_sessions']:,} sessions "
+        f"/ {large_counts['coin_transactions']:,} ledger rows (worker rows share the "
+        f"{NODES} nodes; all sell every product).",
+        "RATELIMIT_PURCHASES_PER_USER is raised for the run (16 buyers make hundreds of "
+        "purchases a minute); the limiter still runs on every purchase.",
+        f"Worker class in the Procfile during the other measurements: `{default_class}`.",
+    ]
+    return figures, setup
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks; 0 when RESULTS.md was written."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--workdir", type=Path, help="logs of the started processes")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    started_at = datetime.now(UTC)
+    wrk = ensure_wrk()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vpsshop-bench-"))
+    stack = Stack(workdir)
+    log(f"process logs in {workdir}")
+    try:
+        figures, setup = run(stack, wrk)
+        env = {
+            "machine": report.machine(),
+            "versions": report.versions(stack.dsn, stack.redis_url, wrk_version(wrk)),
+        }
+    except KeyboardInterrupt:
+        log("interrupted; stopping everything the bench started")
+        return 130
+    finally:
+        stack.close()
+    report.write(
+        figures,
+        command="make bench  (.venv/bin/python -m bench)",
+        started_at=started_at,
+        env=env,
+        setup=setup,
+    )
+    log(f"wrote {report.RESULTS_MD}")
+    for figure in figures:
+        met = {True: "ok", False: "MISSED", None: "--"}[figure.met]
+        print(f"  {met:6} {figure.what}: {figure.value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

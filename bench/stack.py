@@ -1,0 +1,240 @@
+"""The real stack on 127.0.0.1: its own database and Redis index, Procfile processes, nodes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+import requests
+from cryptography.fernet import Fernet
+from honcho.environ import parse_procfile
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PG_SERVER = "postgresql://root@127.0.0.1:5432"
+BENCH_DATABASE = "vpsshop_bench"
+# Neither 0 (development) nor the test suite's indexes.
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/12"
+STOP_TIMEOUT = 25.0  # gunicorn's graceful_timeout is 20 s
+READY_TIMEOUT = 60.0
+# The bench's 16 buyers make hundreds of purchases a minute, far past the production
+# limit of a person; the limiter still runs (and costs what it costs) on every purchase.
+BENCH_PURCHASE_LIMIT = "1000000 per minute"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def procfile() -> dict[str, str]:
+    """The Procfile's commands by process name."""
+    return parse_procfile((REPO / "Procfile").read_text()).processes
+
+
+def worker_command(worker_class: str, *extra: str) -> str:
+    """The Procfile's ``worker`` line with ``--worker-class`` set to ``worker_class``."""
+    words = shlex.split(procfile()["worker"])
+    if "--worker-class" in words:  # the Procfile may already choose one: replace it
+        at = words.index("--worker-class")
+        del words[at : at + 2]
+    words = [w for w in words if not w.startswith("--worker-class=")]
+    return shlex.join([*words, "--worker-class", worker_class, *extra])
+
+
+def hello_command() -> str:
+    """The Procfile's ``web`` line serving bench/hello_app.py instead of the shop."""
+    words = shlex.split(procfile()["web"])
+    if "wsgi:app" not in words:
+        raise RuntimeError(f"cannot find wsgi:app in the Procfile web line: {words}")
+    return shlex.join(["bench.hello_app:app" if w == "wsgi:app" else w for w in words])
+
+
+@dataclass
+class Process:
+    """One process (group) started by the bench, its output in a log file."""
+
+    name: str
+    command: str
+    log_path: Path
+    popen: subprocess.Popen
+    port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return f"--- {self.name} ({self.command}) ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM to the group, as a platform stops a dyno; SIGKILL what is left."""
+        pgid = self.popen.pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(pgid, signal.SIGKILL)  # stragglers (gunicorn workers, RQ horses)
+        except ProcessLookupError:
+            pass
+        if self.popen.poll() is None:
+            self.popen.wait(10)
+
+
+@dataclass
+class Stack:
+    """Everything the bench starts; ``close()`` stops it all (also on Ctrl-C)."""
+
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    processes: list[Process] = field(default_factory=list)
+    database_url: str = f"postgresql+psycopg://root@127.0.0.1:5432/{BENCH_DATABASE}"
+    redis_url: str = BENCH_REDIS_URL
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "HOST": "127.0.0.1",
+            "PYTHONUNBUFFERED": "1",
+            "RATELIMIT_PURCHASES_PER_USER": BENCH_PURCHASE_LIMIT,
+        }
+
+    @property
+    def dsn(self) -> str:
+        """The bench database for psycopg."""
+        return f"{PG_SERVER}/{BENCH_DATABASE}"
+
+    def reset_data(self) -> None:
+        """A fresh, empty database and an empty Redis db index, then the release phase."""
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+        client = redis.Redis.from_url(self.redis_url)
+        client.flushdb()
+        client.close()
+        release = subprocess.run(
+            procfile()["release"],
+            shell=True,  # as a platform runs a Procfile line
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if release.returncode != 0:
+            raise RuntimeError(f"release failed:\n{release.stdout}\n{release.stderr}")
+
+    def start(self, name: str, command: str, port: int | None = None, **env: str) -> Process:
+        """Start ``command`` as a platform runs a Procfile line, in its own process group."""
+        log_path = self.workdir / f"{name}.log"
+        process_env = {**self.env, **env}
+        if port is not None:
+            process_env["PORT"] = str(port)
+        log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it; closed with us
+        try:
+            popen = subprocess.Popen(
+                ["bash", "-c", f"exec {command}"],
+                cwd=REPO,
+                env=process_env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the bench only; it stops the group
+            )
+        finally:
+            log.close()
+        process = Process(name, command, log_path, popen, port)
+        self.processes.append(process)
+        return process
+
+    def wait_http(self, process: Process, path: str = "/", timeout: float = READY_TIMEOUT) -> None:
+        """Wait until ``process`` answers ``path`` with a non-5xx status."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited\n{process.tail()}")
+            try:
+                if requests.get(process.url + path, timeout=2).status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{process.name} did not answer {path}\n{process.tail()}")
+
+    def start_web(self, name: str = "web", **env: str) -> Process:
+        """gunicorn exactly as the Procfile's ``web`` line runs it (gunicorn.conf.py)."""
+        process = self.start(name, procfile()["web"], port=free_port(), **env)
+        self.wait_http(process, "/healthz")
+        return process
+
+    def start_hello(self, **env: str) -> Process:
+        """The bare Flask app under the same gunicorn command and configuration."""
+        process = self.start("hello", hello_command(), port=free_port(), **env)
+        self.wait_http(process, "/")
+        return process
+
+    def start_node(self, index: int) -> Process:
+        """A simulated worker node answering at once (boot time 0, room for everything)."""
+        port = free_port()
+        command = (
+            f"flask --app wsgi simulate-worker --host 127.0.0.1 --port {port} "
+            "--boot-seconds 0 --capacity 100000 --quiet"
+        )
+        process = self.start(f"node-{index}", command, port=port)
+        self.wait_http(process, "/")
+        return process
+
+    def start_worker(self, worker_class: str, *extra: str) -> Process:
+        """The Procfile's ``worker`` line with the given RQ worker class."""
+        client = redis.Redis.from_url(self.redis_url)
+        before = client.smembers("rq:workers")
+        process = self.start(f"worker-{worker_class}", worker_command(worker_class, *extra))
+        deadline = time.monotonic() + READY_TIMEOUT
+        try:
+            # A new name in RQ's registry: it listens on the queue now.
+            while not client.smembers("rq:workers") - before:
+                if not process.alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"{process.name} did not start\n{process.tail()}")
+                time.sleep(0.1)
+        finally:
+            client.close()
+        return process
+
+    def stop(self, process: Process) -> None:
+        """Stop one process group the bench started."""
+        process.stop()
+        if process in self.processes:
+            self.processes.remove(process)
+
+    def close(self) -> None:
+        """Stop every process group the bench started, newest first."""
+        while self.processes:
+            self.stop(self.processes[-1])
