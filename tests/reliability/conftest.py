@@ -189,3 +189,48 @@ def drain(app, until: Callable[[], bool] | None = None, timeout: float = 15.0) -
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
+
+
+_PASSWORD_HASH: list[str] = []
+
+
+@pytest.fixture
+def quick_user(app):
+    """Factory like ``make_user`` (same default password) that hashes the password once
+    per run instead of once per user: argon2 is slow on purpose, and setups add up."""
+    import uuid
+
+    from tests.helpers import DEFAULT_PASSWORD
+    from vpsshop.services import accounts, ledger
+
+    if not _PASSWORD_HASH:
+        _PASSWORD_HASH.append(accounts.hash_password(DEFAULT_PASSWORD))
+
+    def factory(email: str | None = None, *, coins: int = 0, admin: bool = False) -> User:
+        user = User(
+            email=email or f"user-{uuid.uuid4().hex[:10]}@example.com",
+            password_hash=_PASSWORD_HASH[0],
+            is_admin=admin,
+            coins=0,
+        )
+        _db.session.add(user)
+        _db.session.flush()
+        if coins:
+            ledger.add(user.id, coins, reason="test grant")
+        _db.session.commit()
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def quick_token(app):
+    """Factory: a Bearer token for ``user`` issued by the token service (no password check)."""
+    from vpsshop.services.tokens import issue_token
+
+    def issue(user: User) -> str:
+        token = issue_token(user)
+        _db.session.commit()
+        return token
+
+    return issue

@@ -22,7 +22,11 @@ _DUMMY_HASH = _hasher.hash("vpsshop-dummy-password")
 EMAIL_MAX = 254
 PASSWORD_MIN = 8
 PASSWORD_MAX = 256
-_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s.][^@\s]*\.[^@\s]+$")
+# Control characters (NUL above all: PostgreSQL refuses it in text) are never valid.
+_EMAIL_RE = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s.\x00-\x1f\x7f][^@\s\x00-\x1f\x7f]*"
+    r"\.[^@\s\x00-\x1f\x7f]+$"
+)
 
 
 def normalise_email(raw: object) -> str:
