@@ -4,12 +4,9 @@ and sees that user's session in the admin sessions view."""
 from __future__ import annotations
 
 import re
-import shutil
-import threading
 from collections.abc import Iterator
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.helpers import DEFAULT_PASSWORD, assert_ledger_invariant
 from vpsshop.extensions import db as _db
@@ -18,8 +15,6 @@ from vpsshop.services.purchase import purchase
 
 pytestmark = pytest.mark.browser
 
-LAUNCH_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
-
 
 def _list_of(view: str) -> re.Pattern:
     # Flask-Admin returns to the list with its paging arguments.
@@ -27,44 +22,20 @@ def _list_of(view: str) -> re.Pattern:
 
 
 @pytest.fixture
-def admin_base_url(request, app) -> Iterator[str]:
-    """The shared ``live_server`` when it exists, else a server on loopback for this test."""
-    try:
-        server = request.getfixturevalue("live_server")
-    except pytest.FixtureLookupError:
-        server = None
-    if server is not None:
-        yield getattr(server, "url", server)
-        return
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture
-def admin_page(admin_base_url) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    assert executable, "chromium is not installed: the browser tests need Debian's chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
-        context = browser.new_context(base_url=admin_base_url)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        page.console_errors = errors
-        yield page
-        context.close()
-        browser.close()
+def admin_page(browser, live_server) -> Iterator:
+    """A page of the shared Chromium (tests/browser/conftest.py) on the live server."""
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    page.console_errors = errors
+    yield page
+    context.close()
 
 
 def test_admin_sets_up_node_product_and_coins_then_sees_the_session(
-    admin_page, app, make_user, sim_node, run_jobs
+    admin_page, app, make_user, sim_node, run_jobs, artifacts_dir
 ):
     page = admin_page
     admin = make_user("boss@example.com", admin=True)
@@ -147,6 +118,7 @@ def test_admin_sets_up_node_product_and_coins_then_sees_the_session(
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("a.vps-bulk-action[data-action=disable]")
     page.wait_for_selector("text=1 worker(s) disabled.")
+    page.screenshot(path=str(artifacts_dir / "admin-workers.png"), full_page=True)
     assert page.locator("tr", has_text="sim-1").locator("text=disabled").count() >= 1
 
     assert not [e for e in page.console_errors if "Content Security Policy" in e]

@@ -102,7 +102,12 @@ class WorkerView(AdminModelView):
         "sessions",
         "products",
     ]
-    column_labels = {"sessions": "Active / max", "last_seen_at": "Last seen"}
+    column_labels = {
+        "sessions": "Active / max",
+        "last_seen_at": "Last seen",
+        "base_url": "Base URL",
+        "last_error": "Last error",
+    }
     column_sortable_list = ["name", "status", "last_seen_at"]
     column_default_sort = "name"
     column_searchable_list = ["name", "base_url"]
