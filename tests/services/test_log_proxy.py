@@ -186,6 +186,7 @@ def test_final_session_serves_its_cached_log_without_asking(
     time.sleep(0.2)
     view = log_proxy.read_log(session)
     assert "Starting VM" in view.text
+    assert view.state == "gone" and "last log we read" in view.notice
     assert sim_node.stats["log"] == 1
 
 

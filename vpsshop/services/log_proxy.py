@@ -148,7 +148,7 @@ def read_log(session: VpsSession) -> LogView:
             state, cached = _read(conn, text_key, state_key)
             # A final session's VM is gone or going: its last log is as good as it gets.
             if state is not None or (is_final and cached):
-                return _view(state or OK, cached)
+                return _view(state or GONE, cached)
             token = secrets.token_hex(16)
             lock_ms = int((fetch_budget + 2.0) * 1000)
             if conn.set(lock_key, token, nx=True, px=lock_ms):
