@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.helpers import assert_ledger_invariant
 from vpsshop.extensions import db as _db
@@ -79,6 +79,23 @@ def row_counts() -> dict[str, int]:
         counts[table.name] = _db.session.execute(select(func.count()).select_from(table)).scalar()
     _db.session.rollback()
     return counts
+
+
+def fingerprint() -> str:
+    """A digest of every row of every table (API token use times aside), in one query."""
+    parts = []
+    for table in _db.metadata.sorted_tables:
+        if table.name == "api_tokens":  # last_used_at is touched by any authenticated call
+            parts.append(f"(SELECT count(*)::text FROM {table.name})")
+        else:
+            parts.append(
+                f"(SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') "
+                f"FROM {table.name} t)"
+            )
+    _db.session.expire_all()
+    digest = _db.session.execute(text(f"SELECT concat_ws(';', {', '.join(parts)})")).scalar()
+    _db.session.rollback()
+    return digest
 
 
 class RawFaultServer:

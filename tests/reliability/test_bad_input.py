@@ -10,10 +10,9 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 from tests.helpers import csrf_token_from, get_csrf_token
-from vpsshop.extensions import db as _db
+from tests.reliability.conftest import fingerprint
 from vpsshop.services.purchase import purchase
 
 SETTINGS = settings(
@@ -144,23 +143,6 @@ def bodies(fields: tuple[str, ...]) -> st.SearchStrategy:
     extra = st.dictionaries(st.text(max_size=12), json_values, max_size=2)
     with_extra = st.tuples(known, extra).map(lambda pair: {**pair[1], **pair[0]})
     return st.one_of(known, with_extra, json_values)
-
-
-def fingerprint() -> str:
-    """A digest of every row of every table (API token use times aside), in one query."""
-    parts = []
-    for table in _db.metadata.sorted_tables:
-        if table.name == "api_tokens":  # last_used_at is touched by any authenticated call
-            parts.append(f"(SELECT count(*)::text FROM {table.name})")
-        else:
-            parts.append(
-                f"(SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') "
-                f"FROM {table.name} t)"
-            )
-    _db.session.expire_all()
-    digest = _db.session.execute(text(f"SELECT concat_ws(';', {', '.join(parts)})")).scalar()
-    _db.session.rollback()
-    return digest
 
 
 @pytest.fixture
