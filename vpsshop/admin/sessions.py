@@ -59,6 +59,8 @@ class SessionView(ReadOnlyModelView):
         "worker.name": "Worker",
         "price_coins": "Paid",
     }
+    # Joined into the page's one query: without it each row loaded its user and worker.
+    column_select_related_list = [VpsSession.user, VpsSession.product, VpsSession.worker]
     column_sortable_list = ["created_at", "status", "ready_at"]
     column_default_sort = [("created_at", True), ("id", True)]
     column_filters = [

@@ -49,12 +49,17 @@ def _owned(session_id: str) -> VpsSession:
 @bp.get("/vps/products")
 @token_required
 def list_products():
-    products = db.session.execute(
-        select(VpsProduct)
-        .where(VpsProduct.is_active.is_(True))
-        .order_by(VpsProduct.price_coins, VpsProduct.name)
-    ).scalars()
-    return jsonify(products=[product_json(p, workers.product_available(p)) for p in products])
+    products = (
+        db.session.execute(
+            select(VpsProduct)
+            .where(VpsProduct.is_active.is_(True))
+            .order_by(VpsProduct.price_coins, VpsProduct.name)
+        )
+        .scalars()
+        .all()
+    )
+    available = workers.available_product_ids(p.id for p in products)
+    return jsonify(products=[product_json(p, p.id in available) for p in products])
 
 
 @bp.post("/vps/purchase-and-create")

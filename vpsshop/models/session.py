@@ -42,6 +42,8 @@ class VpsSession(db.Model):
         Index("ix_vps_sessions_worker_status", "worker_id", "status"),
         Index("ix_vps_sessions_user_created", "user_id", "created_at"),
         Index("ix_vps_sessions_status", "status"),
+        # Newest-first lists (admin sessions view); migration 0002.
+        Index("ix_vps_sessions_created_id", "created_at", "id"),
         UniqueConstraint("user_id", "idempotency_key", name="uq_vps_sessions_user_idem"),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from vpsshop.errors import NotFound, ValidationError
 from vpsshop.extensions import db
@@ -24,7 +25,10 @@ def _session_uuid(raw: uuid.UUID | str) -> uuid.UUID:
 
 def get_owned_session(user: User, session_id: uuid.UUID | str) -> VpsSession:
     """The session if ``user`` owns it (or is admin); NotFound otherwise, bad ids included."""
-    session = db.session.get(VpsSession, _session_uuid(session_id))
+    # The product comes in the same query: every caller shows its name.
+    session = db.session.get(
+        VpsSession, _session_uuid(session_id), options=[joinedload(VpsSession.product)]
+    )
     # Another user's session answers exactly like a missing one.
     if session is None or (session.user_id != user.id and not user.is_admin):
         raise NotFound("No such session.", code="session_not_found")

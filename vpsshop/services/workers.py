@@ -323,9 +323,36 @@ def reserve_slot(product: VpsProduct, exclude: Iterable[uuid.UUID] = ()) -> Work
 
 def product_available(product: VpsProduct) -> bool:
     """True when one of the product's active, healthy workers has a free slot (no lock)."""
-    candidates = list(db.session.execute(_eligible_workers_query(product)).scalars())
-    free, _counts = _with_free_slot(candidates)
-    return bool(free)
+    return product.id in available_product_ids([product.id])
+
+
+def available_product_ids(product_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """The ids among ``product_ids`` that ``product_available`` holds for, in one query
+    (no lock): a catalogue page costs one round trip, whatever its products and workers."""
+    ids = list(product_ids)
+    if not ids:
+        return set()
+    active = (
+        select(func.count())
+        .where(
+            VpsSession.worker_id == Worker.id,
+            VpsSession.status.in_([status.value for status in ACTIVE_STATUSES]),
+        )
+        .correlate(Worker)
+        .scalar_subquery()
+    )
+    query = (
+        select(product_workers.c.product_id)
+        .join(Worker, Worker.id == product_workers.c.worker_id)
+        .where(
+            product_workers.c.product_id.in_(ids),
+            Worker.status == WorkerStatus.ACTIVE.value,
+            Worker.consecutive_failures < _unhealthy_after(),
+            active < Worker.max_sessions,
+        )
+        .distinct()
+    )
+    return set(db.session.execute(query).scalars())
 
 
 def record_success(worker: Worker) -> None:

@@ -137,12 +137,17 @@ def _no_store(response: Response) -> Response:
 
 @bp.route("/")
 def catalogue():
-    products = db.session.execute(
-        select(VpsProduct)
-        .where(VpsProduct.is_active.is_(True))
-        .order_by(VpsProduct.price_coins, VpsProduct.name)
-    ).scalars()
-    items = [(product, workers.product_available(product)) for product in products]
+    products = (
+        db.session.execute(
+            select(VpsProduct)
+            .where(VpsProduct.is_active.is_(True))
+            .order_by(VpsProduct.price_coins, VpsProduct.name)
+        )
+        .scalars()
+        .all()
+    )
+    available = workers.available_product_ids(product.id for product in products)
+    items = [(product, product.id in available) for product in products]
     return render_template("shop/catalogue.html", items=items)
 
 
