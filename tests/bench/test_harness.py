@@ -1,0 +1,68 @@
+"""Smoke tests of the bench harness's pure parts (no load, no timing)."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from bench.figures import spread
+from bench.load import parse_wrk, percentile
+from bench.stack import hello_command, procfile, worker_command
+
+WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000/
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    10.50ms    2.00ms  30.00ms   80.00%
+    Req/Sec     3.00k   200.00     3.50k    70.00%
+  Latency Distribution
+     50%  850.00us
+     75%   12.00ms
+     90%   15.00ms
+     99%    1.20s
+  30000 requests in 5.00s, 4.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 12
+Requests/sec:   6000.50
+Transfer/sec:      800.00KB
+"""
+
+
+def test_parse_wrk_reads_throughput_percentiles_and_errors():
+    figures = parse_wrk(WRK_OUTPUT)
+    assert figures["rps"] == 6000.5
+    assert figures["p50"] == pytest.approx(0.85)
+    assert figures["p99"] == pytest.approx(1200.0)
+    assert figures["requests"] == 30000
+    assert figures["errors"] == 15
+
+
+def test_parse_wrk_refuses_incomplete_output():
+    with pytest.raises(ValueError):
+        parse_wrk("Running 5s test @ http://127.0.0.1:1/\n")
+
+
+def test_percentiles_are_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert spread(values)["n"] == 100
+    assert spread([])["n"] == 0
+
+
+def test_commands_come_from_the_procfile():
+    web = shlex.split(procfile()["web"])
+    hello = shlex.split(hello_command())
+    # The same gunicorn command and configuration, only the app differs.
+    assert [w for w in hello if w != "bench.hello_app:app"] == [w for w in web if w != "wsgi:app"]
+    for worker_class in ("fork", "simple"):
+        words = shlex.split(worker_command(worker_class, "--no-scheduler"))
+        assert words.count("--worker-class") == 1
+        assert words[words.index("--worker-class") + 1] == worker_class
+        assert words[-1] == "--no-scheduler"
+
+
+def test_hello_app_answers():
+    from bench.hello_app import app
+
+    assert app.test_client().get("/").get_data(as_text=True) == "hello"
