@@ -5,14 +5,19 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.helpers import assert_ledger_invariant
+from tests.helpers import DEFAULT_PASSWORD, assert_ledger_invariant
 from vpsshop.extensions import db as _db
 from vpsshop.models import CoinTransaction, User, VpsSession
+from vpsshop.queue import get_queue, get_redis
+from vpsshop.rq_worker import AppSimpleWorker
+from vpsshop.services import accounts, ledger
+from vpsshop.services.tokens import issue_token
 
 FINAL = ("deleted", "expired", "failed")
 
@@ -185,9 +190,6 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) 
 
 def drain(app, until: Callable[[], bool] | None = None, timeout: float = 15.0) -> bool:
     """Like the ``run_jobs`` fixture, for any app (e.g. a second one on another Redis)."""
-    from vpsshop.queue import get_queue, get_redis
-    from vpsshop.rq_worker import AppSimpleWorker
-
     worker_class = type("DrainWorker", (AppSimpleWorker,), {"flask_app": app})
     deadline = time.monotonic() + timeout
     with app.app_context():
@@ -215,11 +217,6 @@ _PASSWORD_HASH: list[str] = []
 def quick_user(app):
     """Factory like ``make_user`` (same default password) that hashes the password once
     per run instead of once per user: argon2 is slow on purpose, and setups add up."""
-    import uuid
-
-    from tests.helpers import DEFAULT_PASSWORD
-    from vpsshop.services import accounts, ledger
-
     if not _PASSWORD_HASH:
         _PASSWORD_HASH.append(accounts.hash_password(DEFAULT_PASSWORD))
 
@@ -243,7 +240,6 @@ def quick_user(app):
 @pytest.fixture
 def quick_token(app):
     """Factory: a Bearer token for ``user`` issued by the token service (no password check)."""
-    from vpsshop.services.tokens import issue_token
 
     def issue(user: User) -> str:
         token = issue_token(user)

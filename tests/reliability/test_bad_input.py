@@ -216,7 +216,7 @@ def test_random_bodies_are_refused_cleanly(endpoint, client, world):
         st.tuples(raw_bodies, content_types),
     )
     # Checking a password costs an argon2 hash: fewer examples where each one does.
-    examples = 15 if endpoint == "api.create_token" else 30
+    examples = 15 if endpoint == "api.create_token" else 25
 
     @settings(SETTINGS, max_examples=examples)
     @given(payload=payloads)
