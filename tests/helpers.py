@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from vpsshop.extensions import db as _db
+from vpsshop.models import CoinTransaction, User, VpsSession
 
 DEFAULT_PASSWORD = "correct horse battery"
 
@@ -39,3 +41,26 @@ def assert_ledger_invariant() -> None:
     for user_id, coins, total in rows:
         assert coins == total, f"user {user_id}: coins {coins} != ledger sum {total}"
         assert coins >= 0, f"user {user_id}: negative balance {coins}"
+
+
+def fresh(session_id) -> VpsSession:
+    """The session as the database has it now, not as this test last saw it."""
+    _db.session.expire_all()
+    return _db.session.get(VpsSession, session_id)
+
+
+def status_is(session_id, *statuses) -> Callable[[], bool]:
+    return lambda: fresh(session_id).status in statuses
+
+
+def refunds(session_id) -> int:
+    return _db.session.execute(
+        select(func.count()).where(
+            CoinTransaction.session_id == session_id, CoinTransaction.kind == "refund"
+        )
+    ).scalar()
+
+
+def coins(user_id) -> int:
+    _db.session.expire_all()
+    return _db.session.get(User, user_id).coins

@@ -6,12 +6,11 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
 
 import jobs.provisioning as provisioning_jobs
-from tests.helpers import assert_ledger_invariant
+from tests.helpers import assert_ledger_invariant, coins, fresh, refunds, status_is
 from vpsshop.extensions import db as _db
-from vpsshop.models import CoinTransaction, User, VpsSession
+from vpsshop.models import User
 from vpsshop.models.types import utcnow
 from vpsshop.services import crypto, sweeper
 from vpsshop.services.purchase import purchase
@@ -58,28 +57,6 @@ def _invariant(app):
     assert_ledger_invariant()
 
 
-def fresh(session_id) -> VpsSession:
-    _db.session.expire_all()
-    return _db.session.get(VpsSession, session_id)
-
-
-def status_is(session_id, *statuses):
-    return lambda: fresh(session_id).status in statuses
-
-
-def refunds(session_id) -> int:
-    return _db.session.execute(
-        select(func.count()).where(
-            CoinTransaction.session_id == session_id, CoinTransaction.kind == "refund"
-        )
-    ).scalar()
-
-
-def coins(user) -> int:
-    _db.session.expire_all()
-    return _db.session.get(User, user.id).coins
-
-
 def buy(make_user, make_worker, make_product, node_list, *, price=5, action=2, duration=None):
     user = make_user(coins=price * 2)
     workers = [make_worker(node.url) for node in node_list]
@@ -107,7 +84,7 @@ def test_happy_path_reaches_ready_with_the_nodes_credentials(
     assert details["password"] not in session.rdp_password_encrypted
     assert session.ready_at is not None and session.expires_at is None
     assert node.stats["create"] == 1
-    assert coins(user) == 5 and refunds(sid) == 0
+    assert coins(user.id) == 5 and refunds(sid) == 0
 
 
 def test_duration_sets_expiry_and_expiry_stops_the_vm(
@@ -148,7 +125,7 @@ def test_failover_past_a_busy_and_a_broken_node(
     _db.session.refresh(workers[1])
     assert workers[0].consecutive_failures == 0  # busy is not unhealthy
     assert workers[1].consecutive_failures == 1 and workers[1].last_error
-    assert coins(user) == 5 and refunds(sid) == 0
+    assert coins(user.id) == 5 and refunds(sid) == 0
     assert filler.id != sid
 
 
@@ -161,9 +138,9 @@ def test_every_node_failing_fails_with_one_refund(
     session = fresh(sid)
     assert "Refunded" in session.error
     assert [n.stats["create"] for n in bad] == [1, 1]
-    assert coins(user) == 10 and refunds(sid) == 1
+    assert coins(user.id) == 10 and refunds(sid) == 1
     provisioning_jobs.provision_session(str(sid))  # run again: nothing more
-    assert coins(user) == 10 and refunds(sid) == 1
+    assert coins(user.id) == 10 and refunds(sid) == 1
     assert [n.stats["create"] for n in bad] == [1, 1]
 
 
@@ -177,7 +154,7 @@ def test_failure_line_fails_refunds_and_stops_the_vm(
     assert session.status == "failed" and "failure" in session.error
     assert session.rdp_password_encrypted is None
     assert node.stats["stop"] == 1
-    assert coins(user) == 10 and refunds(sid) == 1
+    assert coins(user.id) == 10 and refunds(sid) == 1
 
 
 class TestProvisioningTimeout:
@@ -194,7 +171,7 @@ class TestProvisioningTimeout:
         session = fresh(sid)
         assert session.status == "failed" and "not ready in time" in session.error
         assert node.stats["stop"] == 1
-        assert coins(user) == 10 and refunds(sid) == 1
+        assert coins(user.id) == 10 and refunds(sid) == 1
 
 
 def test_delete_stops_the_vm_and_ends_deleted(
@@ -209,7 +186,7 @@ def test_delete_stops_the_vm_and_ends_deleted(
     session = fresh(sid)
     stops = [r for r in node.requests if r["endpoint"] == "stop"]
     assert [r["route"] for r in stops] == [session.worker_route]
-    assert coins(user) == 5 and refunds(sid) == 0  # a ready session is never refunded
+    assert coins(user.id) == 5 and refunds(sid) == 0  # a ready session is never refunded
 
 
 def test_delete_while_pending_refunds_without_creating(
@@ -221,7 +198,7 @@ def test_delete_while_pending_refunds_without_creating(
     assert run_jobs()
     assert fresh(sid).status == "deleted"
     assert node.stats["create"] == 0
-    assert coins(user) == 10 and refunds(sid) == 1
+    assert coins(user.id) == 10 and refunds(sid) == 1
 
 
 def test_delete_while_provisioning_refunds_and_stops(
@@ -233,7 +210,7 @@ def test_delete_while_provisioning_refunds_and_stops(
     request_delete(_db.session.get(User, user.id), sid)
     assert run_jobs(until=status_is(sid, "deleted"))
     assert node.stats["stop"] == 1
-    assert coins(user) == 10 and refunds(sid) == 1
+    assert coins(user.id) == 10 and refunds(sid) == 1
 
 
 def test_a_stop_that_fails_twice_then_succeeds(
@@ -272,7 +249,7 @@ def test_running_each_job_twice_changes_nothing_more(
     after = fresh(sid)
     assert after.status == "deleted" and node.stats["stop"] == 1
     assert after.ready_at == ready_at and after.rdp_password_encrypted == password
-    assert coins(user) == 5 and refunds(sid) == 0
+    assert coins(user.id) == 5 and refunds(sid) == 0
     assert request_delete(_db.session.get(User, user.id), sid).status == "deleted"
 
 
@@ -315,4 +292,4 @@ class TestWorkerKilled:
         session = fresh(sid)
         assert session.status == "ready"
         assert refunds(sid) <= 1
-        assert coins(user) == 5
+        assert coins(user.id) == 5

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from tests.helpers import DEFAULT_PASSWORD, assert_ledger_invariant
 from vpsshop.extensions import db as _db
-from vpsshop.models import CoinTransaction, User, VpsSession
+from vpsshop.models import User
 from vpsshop.queue import get_queue, get_redis
 from vpsshop.rq_worker import AppSimpleWorker
 from vpsshop.services import accounts, ledger
@@ -52,28 +52,6 @@ def invariant(app):
     """Checks coins == sum(ledger) and coins >= 0 for every user after the test."""
     yield
     assert_ledger_invariant()
-
-
-def fresh(session_id) -> VpsSession:
-    _db.session.expire_all()
-    return _db.session.get(VpsSession, session_id)
-
-
-def status_is(session_id, *statuses) -> Callable[[], bool]:
-    return lambda: fresh(session_id).status in statuses
-
-
-def refunds(session_id) -> int:
-    return _db.session.execute(
-        select(func.count()).where(
-            CoinTransaction.session_id == session_id, CoinTransaction.kind == "refund"
-        )
-    ).scalar()
-
-
-def coins(user_id) -> int:
-    _db.session.expire_all()
-    return _db.session.get(User, user_id).coins
 
 
 def row_counts() -> dict[str, int]:

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import FreshContextClient
-from tests.helpers import DEFAULT_PASSWORD, csrf_token_from
-from tests.reliability.conftest import fingerprint, fresh
+from tests.helpers import DEFAULT_PASSWORD, csrf_token_from, fresh
+from tests.reliability.conftest import fingerprint
 from vpsshop.extensions import db as _db
 from vpsshop.models import AuditEntry, CoinTransaction
 from vpsshop.services import provisioning

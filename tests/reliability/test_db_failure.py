@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import get_csrf_token
-from tests.reliability.conftest import coins, row_counts
+from tests.helpers import coins, get_csrf_token
+from tests.reliability.conftest import row_counts
 from vpsshop.extensions import db as _db
 from vpsshop.queue import get_queue
 

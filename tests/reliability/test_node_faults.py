@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 
 import jobs.provisioning as provisioning_jobs
-from tests.reliability.conftest import FAST_TIMEOUTS, coins, fresh, refunds, status_is
+from tests.helpers import coins, fresh, refunds, status_is
+from tests.reliability.conftest import FAST_TIMEOUTS
 from vpsshop.extensions import db as _db
 from vpsshop.models import User, Worker
 from vpsshop.services import node_client, provisioning

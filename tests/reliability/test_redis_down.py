@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import make_test_config
-from tests.helpers import get_csrf_token
-from tests.reliability.conftest import FAST_TIMEOUTS, coins, drain, fresh, refunds, status_is
+from tests.helpers import coins, fresh, get_csrf_token, refunds, status_is
+from tests.reliability.conftest import FAST_TIMEOUTS, drain
 from vpsshop import create_app
 from vpsshop.extensions import db as _db
 from vpsshop.models import VpsSession

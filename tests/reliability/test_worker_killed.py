@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tests.reliability.conftest import FINAL, coins, fresh, refunds, wait_for
+from tests.helpers import coins, fresh, refunds
+from tests.reliability.conftest import FINAL, wait_for
 from vpsshop.extensions import db as _db
 from vpsshop.models import User
 from vpsshop.services import provisioning, sweeper
