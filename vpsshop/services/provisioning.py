@@ -144,7 +144,8 @@ def _created(session_id: uuid.UUID, worker_id: uuid.UUID, route: str) -> None:
         session.status = SessionStatus.PROVISIONING
         db.session.commit()
         log.info("created session_id=%s worker_id=%s route=%s", session_id, worker_id, route)
-        _schedule("watch", session_id, current_app.config["WATCH_INTERVAL_SECONDS"])
+        # First look at once: a fast node may already show the details (and the user the log).
+        _schedule("watch", session_id)
         return
     # Deleted or failed while the node was creating: the new VM must not be left running.
     db.session.commit()
