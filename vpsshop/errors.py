@@ -26,6 +26,16 @@ class ValidationError(ServiceError):
     status = 400
 
 
+class Unauthorized(ServiceError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(ServiceError):
+    code = "forbidden"
+    status = 403
+
+
 class NotFound(ServiceError):
     code = "not_found"
     status = 404

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import g, jsonify
 
 from vpsshop.api import bp
-from vpsshop.api.helpers import Unauthorized, json_body, token_required
+from vpsshop.api.helpers import json_body, token_required
+from vpsshop.errors import Unauthorized
 from vpsshop.extensions import db
 from vpsshop.services import accounts
 from vpsshop.services.tokens import issue_token

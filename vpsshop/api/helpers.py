@@ -9,19 +9,9 @@ from typing import Any
 
 from flask import g, request
 
-from vpsshop.errors import NotFound, ServiceError, ValidationError
+from vpsshop.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from vpsshop.models import User
 from vpsshop.services.tokens import user_for_token
-
-
-class Unauthorized(ServiceError):
-    code = "unauthorized"
-    status = 401
-
-
-class Forbidden(ServiceError):
-    code = "forbidden"
-    status = 403
 
 
 def _bearer_user() -> User:

@@ -16,8 +16,9 @@ from vpsshop.api.helpers import json_body, parse_uuid, token_required
 from vpsshop.api.serializers import product_json, session_json
 from vpsshop.errors import ValidationError
 from vpsshop.extensions import db
-from vpsshop.models import FINAL_STATUSES, VpsProduct, VpsSession
-from vpsshop.services import log_proxy, workers
+from vpsshop.models import FINAL_STATUSES, VpsSession
+from vpsshop.services import log_proxy
+from vpsshop.services import products as products_service
 from vpsshop.services import sessions as session_service
 from vpsshop.services.purchase import purchase
 
@@ -49,17 +50,9 @@ def _owned(session_id: str) -> VpsSession:
 @bp.get("/vps/products")
 @token_required
 def list_products():
-    products = (
-        db.session.execute(
-            select(VpsProduct)
-            .where(VpsProduct.is_active.is_(True))
-            .order_by(VpsProduct.price_coins, VpsProduct.name)
-        )
-        .scalars()
-        .all()
+    return jsonify(
+        products=[product_json(product, free) for product, free in products_service.catalogue()]
     )
-    available = workers.available_product_ids(p.id for p in products)
-    return jsonify(products=[product_json(p, p.id in available) for p in products])
 
 
 @bp.post("/vps/purchase-and-create")

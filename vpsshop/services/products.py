@@ -12,7 +12,7 @@ from vpsshop.errors import ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import VpsProduct, Worker
 from vpsshop.models.product import PROVISION_ACTIONS
-from vpsshop.services import audit
+from vpsshop.services import audit, workers
 
 MAX_PRICE = 1_000_000_000
 MAX_DURATION_MINUTES = 60 * 24 * 366
@@ -165,3 +165,18 @@ def product_snapshot(product: VpsProduct) -> dict[str, Any]:
         "is_active": product.is_active,
         "worker_ids": sorted(str(worker.id) for worker in product.workers),
     }
+
+
+def catalogue() -> list[tuple[VpsProduct, bool]]:
+    """The products on sale, cheapest first, each with whether a slot is free now."""
+    products = (
+        db.session.execute(
+            select(VpsProduct)
+            .where(VpsProduct.is_active.is_(True))
+            .order_by(VpsProduct.price_coins, VpsProduct.name)
+        )
+        .scalars()
+        .all()
+    )
+    available = workers.available_product_ids(product.id for product in products)
+    return [(product, product.id in available) for product in products]

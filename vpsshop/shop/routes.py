@@ -9,12 +9,12 @@ from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsProduct, VpsSession
 from vpsshop.services import ledger, log_proxy, workers
+from vpsshop.services import products as products_service
 from vpsshop.services import sessions as session_service
 from vpsshop.services.purchase import purchase
 from vpsshop.shop import bp
@@ -137,18 +137,7 @@ def _no_store(response: Response) -> Response:
 
 @bp.route("/")
 def catalogue():
-    products = (
-        db.session.execute(
-            select(VpsProduct)
-            .where(VpsProduct.is_active.is_(True))
-            .order_by(VpsProduct.price_coins, VpsProduct.name)
-        )
-        .scalars()
-        .all()
-    )
-    available = workers.available_product_ids(product.id for product in products)
-    items = [(product, product.id in available) for product in products]
-    return render_template("shop/catalogue.html", items=items)
+    return render_template("shop/catalogue.html", items=products_service.catalogue())
 
 
 @bp.route("/buy/<product_id>", methods=["GET", "POST"])
