@@ -22,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask.wrappers import Response
@@ -148,9 +149,19 @@ def rate_limited(error: RateLimitExceeded):
     return response
 
 
+def storage_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Redis client options for the counters: managed rediss:// add-ons need the same
+    certificate setting as every other Redis client of the app."""
+    if str(config["REDIS_URL"]).startswith("rediss://"):
+        return {"ssl_cert_reqs": config["REDIS_SSL_CERT_REQS"]}
+    return {}
+
+
 def init_limits(app: Flask) -> None:
     """Bind the limiter to ``app`` with Redis storage; call before the blueprints."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    if options := storage_options(app.config):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
     for key, value in LIMITER_SETTINGS.items():
         app.config.setdefault(key, value)
     limiter.init_app(app)
