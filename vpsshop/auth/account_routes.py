@@ -9,11 +9,12 @@ from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from vpsshop.auth import bp
+from vpsshop.auth.forms import new_password_validators
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db
 from vpsshop.limits import limiter
 from vpsshop.services import accounts
-from vpsshop.services.accounts import PASSWORD_MAX, PASSWORD_MIN
+from vpsshop.services.accounts import PASSWORD_MAX
 
 WRONG_CURRENT_PASSWORD = "The current password is not right."
 
@@ -22,14 +23,7 @@ class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
         "Current password", validators=[DataRequired(), Length(max=PASSWORD_MAX)]
     )
-    new_password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired(),
-            Length(min=PASSWORD_MIN, message=f"Use at least {PASSWORD_MIN} characters."),
-            Length(max=PASSWORD_MAX, message=f"Use at most {PASSWORD_MAX} characters."),
-        ],
-    )
+    new_password = PasswordField("New password", validators=new_password_validators())
     confirm = PasswordField(
         "Repeat the new password",
         validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],

@@ -7,6 +7,15 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from vpsshop.services.accounts import EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN
 
 
+def new_password_validators() -> list:
+    """The rules a new password meets, with the messages the service uses too."""
+    return [
+        DataRequired(),
+        Length(min=PASSWORD_MIN, message=f"Use at least {PASSWORD_MIN} characters."),
+        Length(max=PASSWORD_MAX, message=f"Use at most {PASSWORD_MAX} characters."),
+    ]
+
+
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=EMAIL_MAX)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
@@ -15,14 +24,7 @@ class LoginForm(FlaskForm):
 
 class RegisterForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=EMAIL_MAX)])
-    password = PasswordField(
-        "Password",
-        validators=[
-            DataRequired(),
-            Length(min=PASSWORD_MIN, message=f"Use at least {PASSWORD_MIN} characters."),
-            Length(max=PASSWORD_MAX, message=f"Use at most {PASSWORD_MAX} characters."),
-        ],
-    )
+    password = PasswordField("Password", validators=new_password_validators())
     confirm = PasswordField(
         "Repeat the password",
         validators=[DataRequired(), EqualTo("password", message="The passwords differ.")],
