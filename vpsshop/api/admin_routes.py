@@ -173,22 +173,23 @@ def admin_update_worker(worker_id: str):
     return jsonify(worker=_one_worker_json(worker))
 
 
+def _set_worker_status(worker_id: str, status: str):
+    worker = _get(Worker, worker_id, "worker")
+    worker_service.set_worker_status(worker, status, actor_id=g.api_user.id)
+    db.session.commit()
+    return jsonify(worker=_one_worker_json(worker))
+
+
 @bp.post("/admin/workers/<worker_id>/disable")
 @admin_required
 def admin_disable_worker(worker_id: str):
-    worker = _get(Worker, worker_id, "worker")
-    worker_service.set_worker_status(worker, "disabled", actor_id=g.api_user.id)
-    db.session.commit()
-    return jsonify(worker=_one_worker_json(worker))
+    return _set_worker_status(worker_id, "disabled")
 
 
 @bp.post("/admin/workers/<worker_id>/enable")
 @admin_required
 def admin_enable_worker(worker_id: str):
-    worker = _get(Worker, worker_id, "worker")
-    worker_service.set_worker_status(worker, "active", actor_id=g.api_user.id)
-    db.session.commit()
-    return jsonify(worker=_one_worker_json(worker))
+    return _set_worker_status(worker_id, "active")
 
 
 @bp.post("/admin/workers/<worker_id>/login")
