@@ -63,8 +63,54 @@ def first_session(stack: Stack, base_url: str, seeded: seed.Seeded) -> tuple[str
     return bought.session_id, route
 
 
-def run(stack: Stack, wrk: str | None) -> tuple[list[Figure], list[str]]:
-    """Every measurement in order; the figures and the setup lines for the report."""
+def polled_paths(
+    wrk: str | None, web_url: str, hello_url: str, token: str, buyer: dict, session_id: str
+) -> list[Figure]:
+    """Measurements 1 and 2: the polled paths and the catalogue against the bare app."""
+    hello_runs: list[LoadResult] = []
+    poll.reference(wrk, hello_url, hello_runs)
+    figures = poll.measure_paths(
+        wrk,
+        "1. Poll path",
+        hello_url,
+        [
+            (
+                "poll.api_session",
+                "GET /api/v1/vps/sessions/<id>",
+                f"{web_url}/api/v1/vps/sessions/{session_id}",
+                bearer(token),
+            ),
+            (
+                "poll.status_partial",
+                "GET /vps/sessions/<id>/status (page's partial)",
+                f"{web_url}/vps/sessions/{session_id}/status",
+                buyer,
+            ),
+        ],
+        hello_runs,
+    )
+    hello_runs = hello_runs[-1:]
+    figures += poll.measure_paths(
+        wrk,
+        "2. Catalogue",
+        hello_url,
+        [
+            (
+                "catalogue.api_products",
+                "GET /api/v1/vps/products",
+                f"{web_url}/api/v1/vps/products",
+                bearer(token),
+            ),
+            ("catalogue.page", "GET / (signed in)", f"{web_url}/", buyer),
+        ],
+        hello_runs,
+    )
+    return figures
+
+
+def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[Figure], list[str]]:
+    """Every measurement in order (or only 1 and 2); the figures and the setup lines for
+    the report."""
     figures: list[Figure] = []
     log("fresh database vpsshop_bench, Redis db 12, release phase (db upgrade)")
     stack.reset_data()
@@ -83,6 +129,10 @@ def run(stack: Stack, wrk: str | None) -> tuple[list[Figure], list[str]]:
     session_id, route = first_session(stack, web.url, seeded)
     token = seeded.buyer_tokens[0]
 
+    if only_polled:
+        log("1. poll path and 2. catalogue against the bare app")
+        return polled_paths(wrk, web.url, hello.url, token, buyer, session_id), []
+
     log("5. scaling, small data")
     small = scaling.measure(
         wrk,
@@ -96,44 +146,7 @@ def run(stack: Stack, wrk: str | None) -> tuple[list[Figure], list[str]]:
     )
 
     log("1. poll path and 2. catalogue against the bare app")
-    hello_runs: list[LoadResult] = []
-    poll.reference(wrk, hello.url, hello_runs)
-    figures += poll.measure_paths(
-        wrk,
-        "1. Poll path",
-        hello.url,
-        [
-            (
-                "poll.api_session",
-                "GET /api/v1/vps/sessions/<id>",
-                f"{web.url}/api/v1/vps/sessions/{session_id}",
-                bearer(token),
-            ),
-            (
-                "poll.status_partial",
-                "GET /vps/sessions/<id>/status (page's partial)",
-                f"{web.url}/vps/sessions/{session_id}/status",
-                buyer,
-            ),
-        ],
-        hello_runs,
-    )
-    hello_runs = hello_runs[-1:]
-    figures += poll.measure_paths(
-        wrk,
-        "2. Catalogue",
-        hello.url,
-        [
-            (
-                "catalogue.api_products",
-                "GET /api/v1/vps/products",
-                f"{web.url}/api/v1/vps/products",
-                bearer(token),
-            ),
-            ("catalogue.page", "GET / (signed in)", f"{web.url}/", buyer),
-        ],
-        hello_runs,
-    )
+    figures += polled_paths(wrk, web.url, hello.url, token, buyer, session_id)
 
     log("4. log proxy")
     figures += log_proxy.measure(wrk, web.url, node_urls, token, session_id, route)
@@ -201,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; 0 when RESULTS.md was written."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--workdir", type=Path, help="logs of the started processes")
+    parser.add_argument(
+        "--only-polled",
+        action="store_true",
+        help="measure only 1 (poll path) and 2 (catalogue), print them, write no report",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     started_at = datetime.now(UTC)
@@ -209,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(workdir)
     log(f"process logs in {workdir}")
     try:
-        figures, setup = run(stack, wrk)
+        figures, setup = run(stack, wrk, args.only_polled)
+        if args.only_polled:
+            _print(figures)
+            return 0
         env = {
             "machine": report.machine(),
             "versions": report.versions(stack.dsn, stack.redis_url, wrk_version(wrk)),
@@ -227,10 +248,15 @@ def main(argv: list[str] | None = None) -> int:
         setup=setup,
     )
     log(f"wrote {report.RESULTS_MD}")
+    _print(figures)
+    return 0
+
+
+def _print(figures: list[Figure]) -> None:
     for figure in figures:
         met = {True: "ok", False: "MISSED", None: "--"}[figure.met]
-        print(f"  {met:6} {figure.what}: {figure.value}")
-    return 0
+        ratio = f" ({figure.ratio:.2f}x)" if figure.ratio is not None else ""
+        print(f"  {met:6} {figure.what}: {figure.value}{ratio}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -43,9 +44,16 @@ def register_extensions(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     db.init_app(app)
+    with app.app_context():
+        from vpsshop.db_pool import install_idle_ping
+
+        install_idle_ping(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
-    login_manager.init_app(app)
+    # Templates get the lazy current_user proxy: a page that never shows the user (the
+    # polled status card) does not load it. Flask-Login's own processor loads it always.
+    login_manager.init_app(app, add_context_processor=False)
+    app.context_processor(lambda: {"current_user": current_user})
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
@@ -59,6 +67,9 @@ def register_extensions(app: Flask) -> None:
     init_limits(app)
 
     from vpsshop import models  # noqa: F401  (tables must be known to Alembic)
+    from vpsshop.services import read_cache
+
+    read_cache.install()  # every commit invalidates the cached reads it changes
 
     @login_manager.user_loader
     def load_user(raw_id: str):

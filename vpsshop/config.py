@@ -58,6 +58,24 @@ def _rate_limits(env: str) -> dict[str, Any]:
     return limits
 
 
+def engine_options(database_url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options: a pool as large as a web process's threads.
+
+    SQLAlchemy's default (5 kept, 10 overflow) closes every overflow connection when it is
+    returned, so 16 busy threads kept opening PostgreSQL connections, a backend fork
+    each; sized to the threads, a connection is opened once and reused. With no overflow
+    a smaller ``DATABASE_POOL_SIZE`` makes threads wait for a connection, never churn.
+    Liveness is checked by ``vpsshop.db_pool`` (a ping after an idle spell), not by a
+    ping on every checkout.
+    """
+    if not database_url.startswith("postgresql"):
+        return {}
+    return {
+        "pool_size": _int_env("DATABASE_POOL_SIZE", _int_env("WEB_THREADS", 16)),
+        "max_overflow": _int_env("DATABASE_MAX_OVERFLOW", 0),
+    }
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the app's settings from the environment, then apply ``overrides``."""
     env = os.environ.get("VPSSHOP_ENV", "production")
@@ -65,13 +83,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if overrides.get("TESTING"):
         env = "testing"
     default_db = f"sqlite:///{INSTANCE_DIR / 'vpsshop.sqlite3'}"
+    database_url = normalise_database_url(os.environ.get("DATABASE_URL") or default_db)
     config: dict[str, Any] = {
         "ENV_NAME": env,
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(
-            os.environ.get("DATABASE_URL") or default_db
-        ),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://localhost:6379/0",
         # Managed Redis add-ons serve rediss:// with self-signed certificates.
         "REDIS_SSL_CERT_REQS": os.environ.get("REDIS_SSL_CERT_REQS", "required"),
@@ -87,6 +104,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WATCH_INTERVAL_SECONDS": _float_env("WATCH_INTERVAL_SECONDS", 3.0),
         "PROVISION_TIMEOUT_SECONDS": _int_env("PROVISION_TIMEOUT_SECONDS", 600),
         "LOG_CACHE_SECONDS": _float_env("LOG_CACHE_SECONDS", 2.0),
+        # Polled reads from Redis (services/read_cache.py); invalidated on every commit,
+        # this bounds only how long a change missed while Redis was unreachable can linger.
+        "READ_CACHE_ENABLED": os.environ.get("READ_CACHE_ENABLED", "1") != "0",
+        "READ_CACHE_SECONDS": _int_env("READ_CACHE_SECONDS", 60),
+        # A pooled connection idle for longer is pinged before use (vpsshop/db_pool.py).
+        "DATABASE_PING_AFTER_IDLE_SECONDS": _float_env("DATABASE_PING_AFTER_IDLE_SECONDS", 1.0),
         "STOP_RETRY_BASE_SECONDS": _float_env("STOP_RETRY_BASE_SECONDS", 2.0),
         "STOP_RETRY_MAX_SECONDS": _float_env("STOP_RETRY_MAX_SECONDS", 300.0),
         "SWEEP_INTERVAL_SECONDS": _float_env("SWEEP_INTERVAL_SECONDS", 30.0),

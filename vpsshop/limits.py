@@ -165,6 +165,14 @@ def init_limits(app: Flask) -> None:
     for key, value in LIMITER_SETTINGS.items():
         app.config.setdefault(key, value)
     limiter.init_app(app)
+    # Every limit here is attached to its view and checked by that view's wrapper; the
+    # app-wide before_request check would evaluate no limit, on every request.
+    hooks = app.before_request_funcs.get(None, [])
+    app.before_request_funcs[None] = [
+        hook
+        for hook in hooks
+        if getattr(hook, "__func__", None) is not Limiter._check_request_limit
+    ]
     app.register_error_handler(RateLimitExceeded, rate_limited)
 
 

@@ -14,15 +14,25 @@ from vpsshop.models import User
 from vpsshop.services.tokens import user_for_token
 
 
-def _bearer_user() -> User:
+def bearer_token() -> str:
+    """The request's Bearer token (not yet checked); 401 when there is none."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-    user = user_for_token(token.strip())
+    return token.strip()
+
+
+def token_user(token: str) -> User:
+    """The user of a valid token, from the database; 401 otherwise."""
+    user = user_for_token(token)
     if user is None:
         raise Unauthorized("The API token is not valid.")
     return user
+
+
+def _bearer_user() -> User:
+    return token_user(bearer_token())
 
 
 def token_required(view: Callable) -> Callable:

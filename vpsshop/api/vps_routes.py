@@ -12,13 +12,12 @@ from sqlalchemy import select
 
 from vpsshop.api import bp
 from vpsshop.api.errors import error_response
-from vpsshop.api.helpers import json_body, parse_uuid, token_required
+from vpsshop.api.helpers import bearer_token, json_body, parse_uuid, token_required, token_user
 from vpsshop.api.serializers import product_json, session_json
 from vpsshop.errors import ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, VpsSession
-from vpsshop.services import log_proxy
-from vpsshop.services import products as products_service
+from vpsshop.services import log_proxy, polled_reads, read_cache
 from vpsshop.services import sessions as session_service
 from vpsshop.services.purchase import purchase
 
@@ -48,11 +47,15 @@ def _owned(session_id: str) -> VpsSession:
 
 
 @bp.get("/vps/products")
-@token_required
 def list_products():
-    return jsonify(
-        products=[product_json(product, free) for product, free in products_service.catalogue()]
-    )
+    # Polled: answered from the read cache when the token and the catalogue are there.
+    token = bearer_token()
+    snapshot, items = polled_reads.catalogue_for_token_cached(token)
+    if items is None:
+        g.api_user = token_user(token)
+        polled_reads.remember_token(snapshot, token, g.api_user)
+        items = polled_reads.catalogue_from_database(snapshot, 1)
+    return jsonify(products=[product_json(product, free) for product, free in items])
 
 
 @bp.post("/vps/purchase-and-create")
@@ -79,9 +82,20 @@ def list_sessions():
 
 
 @bp.get("/vps/sessions/<session_id>")
-@token_required
 def get_session(session_id: str):
-    return jsonify(session=session_json(_owned(session_id)))
+    # Polled every few seconds: answered from the read cache when it proves the token's
+    # user owns the session; the database path below decides everything else.
+    token = bearer_token()
+    session_uuid = read_cache.parse_uuid(session_id)
+    snapshot, view = None, None
+    if session_uuid is not None:
+        snapshot, view = polled_reads.session_for_token_cached(token, session_uuid)
+    if view is None:
+        g.api_user = token_user(token)
+        polled_reads.remember_token(snapshot, token, g.api_user)
+        session_uuid = parse_uuid(session_id, "session")
+        view = polled_reads.owned_session_view(g.api_user, session_uuid, snapshot)
+    return jsonify(session=session_json(view))
 
 
 @bp.delete("/vps/sessions/<session_id>")

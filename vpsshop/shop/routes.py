@@ -13,10 +13,11 @@ from flask_login import current_user, login_required
 from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsProduct, VpsSession
-from vpsshop.services import ledger, log_proxy, workers
-from vpsshop.services import products as products_service
+from vpsshop.services import log_proxy, polled_reads, session_views, workers
 from vpsshop.services import sessions as session_service
 from vpsshop.services.purchase import purchase
+from vpsshop.services.read_cache import Snapshot
+from vpsshop.services.session_views import SessionView
 from vpsshop.shop import bp
 from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
 
@@ -65,7 +66,7 @@ def format_duration(seconds: float) -> str:
     return f"{secs} s"
 
 
-def _steps(session: VpsSession) -> list[dict[str, str]]:
+def _steps(session: SessionView) -> list[dict[str, str]]:
     """The step indicator: each step ``done``, ``current``, ``failed`` or ``todo``."""
     status = session.status
     created = bool(session.worker_route)
@@ -92,8 +93,8 @@ def _steps(session: VpsSession) -> list[dict[str, str]]:
     return steps
 
 
-def _session_context(session: VpsSession) -> dict[str, Any]:
-    """What the status card needs, computed once for the page and its polled partial."""
+def _session_context(session: SessionView) -> dict[str, Any]:
+    """What the status card needs, the same for the page and its polled partial."""
     now = datetime.now(UTC)
     final = session.status in FINAL_STATUSES
     end = session.ended_at or (session.updated_at if final else None)
@@ -101,7 +102,7 @@ def _session_context(session: VpsSession) -> dict[str, Any]:
     ready_after = None
     if session.ready_at is not None:
         ready_after = format_duration((session.ready_at - session.created_at).total_seconds())
-    refunded = session.status == SessionStatus.FAILED and ledger.is_refunded(session.id)
+    refunded = session.refunded
     details = session_service.credentials(session)
     version = f"{session.status}|{session.updated_at.timestamp() if session.updated_at else 0}"
     return {
@@ -137,7 +138,7 @@ def _no_store(response: Response) -> Response:
 
 @bp.route("/")
 def catalogue():
-    return render_template("shop/catalogue.html", items=products_service.catalogue())
+    return render_template("shop/catalogue.html", items=polled_reads.catalogue())
 
 
 @bp.route("/buy/<product_id>", methods=["GET", "POST"])
@@ -185,17 +186,34 @@ def sessions():
 @login_required
 def session_detail(session_id: str):
     session = _owned_session(session_id)
-    context = _session_context(session)
+    context = _session_context(session_views.from_session(session))
     context.update(_log_context(session))
     return _no_store(Response(render_template("shop/session.html", **context)))
 
 
 @bp.route("/vps/sessions/<session_id>/status")
-@login_required
 def session_status(session_id: str):
-    """The status card alone, polled by static/js/live.js."""
-    session = _owned_session(session_id)
-    html = render_template("shop/_session_status.html", **_session_context(session))
+    """The status card alone, polled by static/js/live.js: from the read cache when it
+    proves the signed-in user owns the session, else from the database."""
+    snapshot, view = polled_reads.session_for_login_cached(session_id)
+    if view is None:
+        return _session_status_from_database(session_id, snapshot)
+    return _status_card(view)
+
+
+@login_required
+def _session_status_from_database(session_id: str, snapshot: Snapshot | None) -> Response:
+    session_uuid = _parse_id(session_id)
+    polled_reads.remember_login(snapshot)
+    try:
+        view = polled_reads.owned_session_view(current_user, session_uuid, snapshot)
+    except NotFound:
+        abort(404, NOT_FOUND_MESSAGE)
+    return _status_card(view)
+
+
+def _status_card(view: SessionView) -> Response:
+    html = render_template("shop/_session_status.html", **_session_context(view))
     return _no_store(Response(html))
 
 

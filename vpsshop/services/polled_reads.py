@@ -1,0 +1,188 @@
+"""The polled reads (a session's status, the catalogue), answered from the read cache when
+it can, else from the database, filling the cache for the next poll.
+
+Each ``*_cached`` function answers only what the cache proves (a valid token or login of the
+session's owner); anything else, an admin looking at someone's session included, returns
+None and the caller takes the database path, which enforces every rule as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass
+
+from flask import session as cookie_session
+from flask_login import current_user
+
+from vpsshop.extensions import login_manager
+from vpsshop.models import User
+from vpsshop.models.product import PROVISION_ACTIONS
+from vpsshop.services import products as products_service
+from vpsshop.services import read_cache
+from vpsshop.services import sessions as session_service
+from vpsshop.services.read_cache import CATALOGUE, Snapshot
+from vpsshop.services.session_views import SessionView, from_entry, from_session, to_entry
+
+
+@dataclass(frozen=True)
+class CatalogueProduct:
+    """A product as the catalogue shows it; duck-types ``VpsProduct`` for the page and API."""
+
+    id: uuid.UUID
+    name: str
+    price_coins: int
+    provision_action: int
+    duration_minutes: int | None
+
+    @property
+    def os_name(self) -> str:
+        return PROVISION_ACTIONS.get(self.provision_action, "Unknown")
+
+
+Catalogue = list[tuple[CatalogueProduct, bool]]
+
+
+def token_digest(token: str) -> str:
+    """The key an API token is known by (its SHA-256, as stored in ``api_tokens``)."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def _session_key(session_id: uuid.UUID) -> read_cache.Key:
+    return ("session", str(session_id))
+
+
+def _token_key(token: str) -> read_cache.Key:
+    return ("token", token_digest(token))
+
+
+def _login_user_id() -> str | None:
+    """The user id of this request's login cookie, if Flask-Login would take it as is."""
+    raw = cookie_session.get("_user_id")
+    if not isinstance(raw, str):
+        return None
+    # Session protection ("basic") marks a cookie from another browser non-fresh; leave
+    # that, and every other unusual case, to Flask-Login on the database path.
+    if cookie_session.get("_id") != login_manager._session_identifier_generator():
+        return None
+    return raw
+
+
+# --- A session's status -----------------------------------------------------------------
+
+
+def session_for_token_cached(
+    token: str, session_id: uuid.UUID
+) -> tuple[Snapshot | None, SessionView | None]:
+    """The API poll from the cache: the view if the token and the session's owner match."""
+    snapshot = read_cache.fetch([_token_key(token), _session_key(session_id)])
+    if snapshot is None:
+        return None, None
+    owner, entry = snapshot.values
+    if owner is None or entry is None or entry["user_id"] != owner["user_id"]:
+        return snapshot, None
+    return snapshot, from_entry(entry)
+
+
+def remember_token(snapshot: Snapshot | None, token: str, user: User, index: int = 0) -> None:
+    """Cache that ``token`` is ``user``'s (checked against the database just now)."""
+    if snapshot is not None:
+        read_cache.store(_token_key(token), {"user_id": str(user.id)}, snapshot.stamp(index))
+
+
+def owned_session_view(
+    user: User, session_id: uuid.UUID, snapshot: Snapshot | None, index: int = 1
+) -> SessionView:
+    """The database path: the owner check (NotFound otherwise), the view, cached for the
+    owner's next poll (an admin's look at another's session is not cached)."""
+    session = session_service.get_owned_session(user, session_id)
+    view = from_session(session)
+    if snapshot is not None and session.user_id == user.id:
+        read_cache.store(_session_key(session_id), to_entry(view), snapshot.stamp(index))
+    return view
+
+
+def session_for_login_cached(raw_id: str) -> tuple[Snapshot | None, SessionView | None]:
+    """The page's status partial from the cache: the view if the login cookie's user (at
+    its current session version) owns the session."""
+    session_id = read_cache.parse_uuid(raw_id)
+    login = _login_user_id()
+    if session_id is None or login is None:
+        return None, None
+    user_id, _, version = login.partition(":")
+    snapshot = read_cache.fetch([("user", user_id), _session_key(session_id)])
+    if snapshot is None:
+        return None, None
+    user, entry = snapshot.values
+    if user is None or entry is None:
+        return snapshot, None
+    if str(user["session_version"]) != version or entry["user_id"] != user_id:
+        return snapshot, None
+    return snapshot, from_entry(entry)
+
+
+def remember_login(snapshot: Snapshot | None) -> None:
+    """Cache the signed-in user's session version (loaded from the database just now)."""
+    if snapshot is not None and current_user.is_authenticated:
+        value = {"session_version": current_user.session_version}
+        read_cache.store(("user", str(current_user.id)), value, snapshot.stamp(0))
+
+
+# --- The catalogue ----------------------------------------------------------------------
+
+
+def _catalogue_entry(items: Catalogue) -> dict:
+    return {
+        "items": [
+            {**asdict(product), "id": str(product.id), "available": available}
+            for product, available in items
+        ]
+    }
+
+
+def _catalogue_from_entry(entry: dict) -> Catalogue:
+    items = []
+    for item in entry["items"]:
+        fields = {k: v for k, v in item.items() if k != "available"}
+        fields["id"] = uuid.UUID(fields["id"])
+        items.append((CatalogueProduct(**fields), bool(item["available"])))
+    return items
+
+
+def catalogue_from_database(snapshot: Snapshot | None, index: int) -> Catalogue:
+    """The catalogue read from the database, cached for the next reader."""
+    items = [
+        (
+            CatalogueProduct(
+                product.id,
+                product.name,
+                product.price_coins,
+                product.provision_action,
+                product.duration_minutes,
+            ),
+            available,
+        )
+        for product, available in products_service.catalogue()
+    ]
+    if snapshot is not None:
+        read_cache.store(CATALOGUE, _catalogue_entry(items), snapshot.stamp(index))
+    return items
+
+
+def catalogue_for_token_cached(token: str) -> tuple[Snapshot | None, Catalogue | None]:
+    """The API catalogue from the cache, if the token is known there."""
+    snapshot = read_cache.fetch([_token_key(token), CATALOGUE])
+    if snapshot is None:
+        return None, None
+    owner, entry = snapshot.values
+    if owner is None or entry is None:
+        return snapshot, None
+    return snapshot, _catalogue_from_entry(entry)
+
+
+def catalogue() -> Catalogue:
+    """The catalogue for a page (the viewer is checked by the page itself)."""
+    snapshot = read_cache.fetch([CATALOGUE])
+    if snapshot is not None and snapshot.values[0] is not None:
+        return _catalogue_from_entry(snapshot.values[0])
+    return catalogue_from_database(snapshot, 0)
