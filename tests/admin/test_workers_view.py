@@ -203,3 +203,23 @@ def test_cloud_login_form_validation(admin_client, make_worker, recording_node):
     )
     assert response.status_code == 400
     assert recording_node.requests == []
+
+
+def test_the_list_pages_25_workers_with_every_row_action(admin_client, app, make_worker):
+    from flask import url_for
+
+    workers = sorted((make_worker() for _ in range(30)), key=lambda w: w.name)
+    first = admin_client.get("/admin/workers/").get_data(as_text=True)
+    second = admin_client.get("/admin/workers/?page=1").get_data(as_text=True)
+    assert [w.name for w in workers if w.name in first] == [w.name for w in workers[:25]]
+    assert [w.name for w in workers if w.name in second] == [w.name for w in workers[25:]]
+    # The row actions' URLs, built once per page, are the ones url_for builds.
+    with app.test_request_context():
+        worker = workers[0]
+        edit = url_for("workers.edit_view", id=str(worker.id), url="/admin/workers/")
+        login = url_for("workers.cloud_login", id=str(worker.id))
+        posts = [url_for(f"workers.{name}") for name in ("disable", "probe")]
+    assert edit.replace("&", "&amp;") in first
+    assert login in first
+    for url in posts:
+        assert first.count(f'action="{url}"') == 25
