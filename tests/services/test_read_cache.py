@@ -269,3 +269,22 @@ def test_turned_off_the_cache_stores_nothing(app, client, owner, product, redis_
     session = add_session(user, product, SessionStatus.READY)
     assert _poll(client, session.id, headers)[0] == 200
     assert redis_conn.keys(read_cache.PREFIX + "session:*") == []
+
+
+def test_a_released_savepoint_does_not_invalidate_before_the_commit(
+    app, owner, product, redis_conn
+):
+    # Refunds and slot reservations use savepoints inside the transaction: releasing one is
+    # not a commit, and invalidating then would let a reader cache the uncommitted past.
+    user, _headers = owner
+    session = add_session(user, product, SessionStatus.PROVISIONING)
+    version_key = read_cache.version_key("session", str(session.id))
+    before = redis_conn.get(version_key)
+    row = _db.session.get(VpsSession, session.id)
+    row.status = SessionStatus.READY
+    _db.session.flush()
+    with _db.session.begin_nested():
+        pass
+    assert redis_conn.get(version_key) == before
+    _db.session.commit()
+    assert redis_conn.get(version_key) != before

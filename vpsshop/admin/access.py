@@ -87,18 +87,18 @@ class EditLinkRowAction(BaseListRowAction):
 class AdminModelView(AdminOnly, ModelView):
     """A model list for admins: paginated, no deletes; subclasses opt in to editing."""
 
-    def get_list_row_actions(self) -> list[BaseListRowAction]:
-        return [
-            EditLinkRowAction() if type(action) is EditRowAction else action
-            for action in super().get_list_row_actions()
-        ]
-
     page_size = PAGE_SIZE
     can_set_page_size = False
     can_delete = False
     can_view_details = False
     # Deletes go through services (audited) or do not exist; the bulk delete too.
     action_disallowed_list = ["delete"]
+
+    def get_list_row_actions(self) -> list[BaseListRowAction]:
+        return [
+            EditLinkRowAction() if type(action) is EditRowAction else action
+            for action in super().get_list_row_actions()
+        ]
 
 
 class ReadOnlyModelView(AdminModelView):

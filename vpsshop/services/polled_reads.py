@@ -8,7 +8,6 @@ None and the caller takes the database path, which enforces every rule as before
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import asdict, dataclass
 
@@ -23,6 +22,7 @@ from vpsshop.services import read_cache
 from vpsshop.services import sessions as session_service
 from vpsshop.services.read_cache import CATALOGUE, Snapshot
 from vpsshop.services.session_views import SessionView, from_entry, from_session, to_entry
+from vpsshop.services.tokens import token_digest
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,6 @@ class CatalogueProduct:
 
 
 Catalogue = list[tuple[CatalogueProduct, bool]]
-
-
-def token_digest(token: str) -> str:
-    """The key an API token is known by (its SHA-256, as stored in ``api_tokens``)."""
-    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 def _session_key(session_id: uuid.UUID) -> read_cache.Key:

@@ -223,6 +223,10 @@ def _on_execute(state: ORMExecuteState) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    # SQLAlchemy also reports a released savepoint here; only the outermost commit makes
+    # the changes visible, so only it invalidates (earlier, a reader could cache the past).
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(PENDING, None)
     if not pending or not has_app_context() or "redis" not in current_app.extensions:
         return

@@ -15,14 +15,15 @@ from vpsshop.models.types import utcnow
 LAST_USED_GRANULARITY = timedelta(minutes=5)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What a token is stored (and cached) as: its SHA-256, hex."""
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 def issue_token(user: User) -> str:
     """Create a token for ``user`` and return it; only its hash is kept. Caller commits."""
     token = secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, token_hash=_digest(token)))
+    db.session.add(ApiToken(user_id=user.id, token_hash=token_digest(token)))
     db.session.flush()
     return token
 
@@ -33,7 +34,7 @@ def user_for_token(token: str) -> User | None:
     row = db.session.execute(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == _digest(token))
+        .where(ApiToken.token_hash == token_digest(token))
     ).first()
     if row is None:
         return None
