@@ -365,8 +365,10 @@ def test_huge_log_keeps_the_tail_in_bounded_memory(app):
 
 
 def test_huge_log_past_the_deadline_is_unreachable(app, make_sim_node):
-    app.config.update(NODE_LOG_READ_TIMEOUT=0.2)
-    node = make_sim_node(huge_log_mb=2000)  # more than loopback moves in 0.4 s
+    # The deadline is the connect timeout plus twice the read timeout; the log (generated
+    # on the fly, 1 TiB) cannot arrive within it on any machine, however fast its loopback.
+    app.config.update(NODE_CONNECT_TIMEOUT=0.2, NODE_LOG_READ_TIMEOUT=0.2)
+    node = make_sim_node(huge_log_mb=1024 * 1024)
     worker = worker_for(node)
     route = create(worker)
     node.set_fault("log", "huge")
