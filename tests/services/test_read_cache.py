@@ -288,3 +288,27 @@ def test_a_released_savepoint_does_not_invalidate_before_the_commit(
     assert redis_conn.get(version_key) == before
     _db.session.commit()
     assert redis_conn.get(version_key) != before
+
+
+def test_coins_changes_keep_the_other_entries(client, owner, product, redis_conn):
+    # The ledger's conditional UPDATE of coins is a bulk statement; it must not drop every
+    # cached read (a generation bump) at each purchase, grant or refund.
+    user, headers = owner
+    session_id = add_session(user, product, SessionStatus.READY).id
+    _warm(client, session_id, headers)
+    generation = redis_conn.get(read_cache.GENERATION_KEY)
+    ledger.add(user.id, 5, reason="test grant")
+    _db.session.commit()
+    assert redis_conn.get(read_cache.GENERATION_KEY) == generation
+    with sql_statements() as statements:
+        assert _poll(client, session_id, headers)[0] == 200
+    assert statements == []
+
+
+def test_a_deleted_user_is_not_answered_from_the_cache(client, owner, product):
+    user, headers = owner
+    session_id = add_session(user, product, SessionStatus.READY).id
+    _warm(client, session_id, headers)
+    _db.session.delete(_db.session.get(type(user), user.id))
+    _db.session.commit()
+    assert _poll(client, session_id, headers)[0] == 401

@@ -176,6 +176,8 @@ def _keys_of(obj: object, change: str) -> tuple[set[Key], bool]:
     elif isinstance(obj, ApiToken):
         keys.add(("token", obj.token_hash))
     elif isinstance(obj, User):
+        if change == "deleted":  # its tokens and sessions go by ON DELETE CASCADE, unseen
+            return {("user", str(obj.id))}, True
         keys.add(("user", str(obj.id)))
     elif isinstance(obj, Worker):
         if moved or _changed(obj, _WORKER_CAPACITY_FIELDS):
