@@ -98,7 +98,7 @@ def test_a_change_committed_during_a_database_read_is_not_hidden(app, owner, pro
     row.status = SessionStatus.READY
     _db.session.commit()
 
-    assert read_cache.store(key, to_entry(old_view), snapshot.stamp(0)) is False
+    assert read_cache.store(key, to_entry(old_view), snapshot) is False
     assert read_cache.fetch([key]).values == [None]
 
 

@@ -54,7 +54,7 @@ def list_products():
     if items is None:
         g.api_user = token_user(token)
         polled_reads.remember_token(snapshot, token, g.api_user)
-        items = polled_reads.catalogue_from_database(snapshot, 1)
+        items = polled_reads.catalogue_from_database(snapshot)
     return jsonify(products=[product_json(product, free) for product, free in items])
 
 

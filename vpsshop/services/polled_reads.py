@@ -79,21 +79,19 @@ def session_for_token_cached(
     return snapshot, from_entry(entry)
 
 
-def remember_token(snapshot: Snapshot | None, token: str, user: User, index: int = 0) -> None:
+def remember_token(snapshot: Snapshot | None, token: str, user: User) -> None:
     """Cache that ``token`` is ``user``'s (checked against the database just now)."""
     if snapshot is not None:
-        read_cache.store(_token_key(token), {"user_id": str(user.id)}, snapshot.stamp(index))
+        read_cache.store(_token_key(token), {"user_id": str(user.id)}, snapshot)
 
 
-def owned_session_view(
-    user: User, session_id: uuid.UUID, snapshot: Snapshot | None, index: int = 1
-) -> SessionView:
+def owned_session_view(user: User, session_id: uuid.UUID, snapshot: Snapshot | None) -> SessionView:
     """The database path: the owner check (NotFound otherwise), the view, cached for the
     owner's next poll (an admin's look at another's session is not cached)."""
     session = session_service.get_owned_session(user, session_id)
     view = from_session(session)
     if snapshot is not None and session.user_id == user.id:
-        read_cache.store(_session_key(session_id), to_entry(view), snapshot.stamp(index))
+        read_cache.store(_session_key(session_id), to_entry(view), snapshot)
     return view
 
 
@@ -120,7 +118,7 @@ def remember_login(snapshot: Snapshot | None) -> None:
     """Cache the signed-in user's session version (loaded from the database just now)."""
     if snapshot is not None and current_user.is_authenticated:
         value = {"session_version": current_user.session_version}
-        read_cache.store(("user", str(current_user.id)), value, snapshot.stamp(0))
+        read_cache.store(("user", str(current_user.id)), value, snapshot)
 
 
 # --- The catalogue ----------------------------------------------------------------------
@@ -144,7 +142,7 @@ def _catalogue_from_entry(entry: dict) -> Catalogue:
     return items
 
 
-def catalogue_from_database(snapshot: Snapshot | None, index: int) -> Catalogue:
+def catalogue_from_database(snapshot: Snapshot | None) -> Catalogue:
     """The catalogue read from the database, cached for the next reader."""
     items = [
         (
@@ -160,7 +158,7 @@ def catalogue_from_database(snapshot: Snapshot | None, index: int) -> Catalogue:
         for product, available in products_service.catalogue()
     ]
     if snapshot is not None:
-        read_cache.store(CATALOGUE, _catalogue_entry(items), snapshot.stamp(index))
+        read_cache.store(CATALOGUE, _catalogue_entry(items), snapshot)
     return items
 
 
@@ -180,4 +178,4 @@ def catalogue() -> Catalogue:
     snapshot = read_cache.fetch([CATALOGUE])
     if snapshot is not None and snapshot.values[0] is not None:
         return _catalogue_from_entry(snapshot.values[0])
-    return catalogue_from_database(snapshot, 0)
+    return catalogue_from_database(snapshot)

@@ -70,14 +70,17 @@ def version_key(kind: str, ident: str) -> str:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one ``fetch`` saw: entries still valid (or None) and the versions to store under."""
+    """What one ``fetch`` saw: for each of its keys the entry if still valid (or None) and
+    the version to store under, and the generation."""
 
+    keys: list[Key]
     values: list[dict[str, Any] | None]
     versions: list[str]
     generation: str
 
-    def stamp(self, index: int) -> tuple[str, str]:
-        return self.versions[index], self.generation
+    def version(self, key: Key) -> str | None:
+        """The version ``key`` had when fetched; None for a key this fetch did not read."""
+        return self.versions[self.keys.index(key)] if key in self.keys else None
 
 
 def _redis() -> redis.Redis:
@@ -106,13 +109,16 @@ def fetch(keys: list[Key]) -> Snapshot | None:
         # Built under an older generation: as good as missing.
         values.append(value if value is not None and value.get("_g") == generation else None)
     versions = [(v or b"").decode() for v in raw[len(keys) : 2 * len(keys)]]
-    return Snapshot(values, versions, generation)
+    return Snapshot(list(keys), values, versions, generation)
 
 
-def store(key: Key, value: dict[str, Any], stamp: tuple[str, str]) -> bool:
-    """Keep ``value`` unless ``key`` changed (or the generation moved) since ``stamp`` was
-    taken, before the database read that built it. True when stored."""
-    version, generation = stamp
+def store(key: Key, value: dict[str, Any], snapshot: Snapshot) -> bool:
+    """Keep ``value`` unless ``key`` changed (or the generation moved) since ``snapshot``
+    was fetched, before the database read that built it. True when stored; a key the
+    snapshot did not read is never stored (there is no version to check it against)."""
+    version, generation = snapshot.version(key), snapshot.generation
+    if version is None:
+        return False
     blob = json.dumps({**value, "_g": generation}, separators=(",", ":"))
     ttl = int(current_app.config.get("READ_CACHE_SECONDS", 60))
     try:
