@@ -14,6 +14,12 @@ from vpsshop.models.worker import Worker
 
 PROVISION_ACTIONS = {1: "Linux", 2: "Windows", 3: "Test"}
 
+
+def os_name_of(provision_action: int) -> str:
+    """The system a provision action installs, as the catalogue names it."""
+    return PROVISION_ACTIONS.get(provision_action, "Unknown")
+
+
 vps_product_workers = Table(
     "vps_product_workers",
     db.metadata,
@@ -44,7 +50,7 @@ class VpsProduct(db.Model):
 
     @property
     def os_name(self) -> str:
-        return PROVISION_ACTIONS.get(self.provision_action, "Unknown")
+        return os_name_of(self.provision_action)
 
     def __str__(self) -> str:
         return self.name

@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from vpsshop.extensions import login_manager
 from vpsshop.models import User
-from vpsshop.models.product import PROVISION_ACTIONS
+from vpsshop.models.product import os_name_of
 from vpsshop.services import products as products_service
 from vpsshop.services import read_cache
 from vpsshop.services import sessions as session_service
@@ -37,7 +37,7 @@ class CatalogueProduct:
 
     @property
     def os_name(self) -> str:
-        return PROVISION_ACTIONS.get(self.provision_action, "Unknown")
+        return os_name_of(self.provision_action)
 
 
 Catalogue = list[tuple[CatalogueProduct, bool]]
