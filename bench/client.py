@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 import psycopg
 import requests
@@ -34,6 +35,9 @@ def browser_headers(base_url: str, email: str, password: str) -> dict[str, str]:
     )
     if answer.status_code != 302:
         raise RuntimeError(f"sign-in failed: HTTP {answer.status_code}")
+    # Land on the page the sign-in redirects to, as a browser does: it shows (and takes out
+    # of the cookie) the "Signed in." message, so the polls carry the cookie a browser has.
+    http.get(urljoin(base_url, answer.headers["Location"]), timeout=10)
     cookie = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
     return {"Cookie": cookie, "User-Agent": USER_AGENT}
 

@@ -10,6 +10,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.local import LocalProxy
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from vpsshop.config import load_config
@@ -52,8 +53,12 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     # Templates get the lazy current_user proxy: a page that never shows the user (the
     # polled status card) does not load it. Flask-Login's own processor loads it always.
+    # The header shows ``viewer``: current_user, or the read cache's copy a page put in g.
     login_manager.init_app(app, add_context_processor=False)
-    app.context_processor(lambda: {"current_user": current_user})
+    from vpsshop.services.polled_reads import viewer
+
+    viewer_proxy = LocalProxy(viewer)
+    app.context_processor(lambda: {"current_user": current_user, "viewer": viewer_proxy})
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
@@ -67,12 +72,15 @@ def register_extensions(app: Flask) -> None:
     init_limits(app)
 
     from vpsshop import models  # noqa: F401  (tables must be known to Alembic)
+    from vpsshop.security import login_revoked
     from vpsshop.services import read_cache
 
     read_cache.install()  # every commit invalidates the cached reads it changes
 
     @login_manager.user_loader
     def load_user(raw_id: str):
+        if login_revoked():  # a copy of a cookie that was logged out
+            return None
         user_id, _, version = raw_id.partition(":")
         try:
             user = db.session.get(models.User, uuid.UUID(user_id))

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask.wrappers import Response
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
@@ -37,6 +38,8 @@ limiter = Limiter(key_func=get_remote_address)
 
 LOGIN_ENDPOINTS = ("auth.login", "api.create_token")
 PURCHASE_ENDPOINTS = ("shop.buy", "api.purchase_and_create")
+# Where Flask-Limiter keeps a request's state, once a limit check made it.
+LIMITER_REQUEST_STATE = "_limiter_request_context"
 
 
 # Fixed Flask-Limiter settings; the limits themselves are in config.py (RATE_LIMITS).
@@ -173,7 +176,35 @@ def init_limits(app: Flask) -> None:
         for hook in hooks
         if getattr(hook, "__func__", None) is not Limiter._check_request_limit
     ]
+    # Its after-request hook (conditional deductions: failed sign-ins) and teardown work on
+    # state that only a limit check creates; without one they would create it to find it
+    # empty, on every request.
+    app.after_request_funcs[None] = [
+        _after_a_limit_check(hook, passthrough=True) if _is_limiter_hook(hook) else hook
+        for hook in app.after_request_funcs.get(None, [])
+    ]
+    app.teardown_request_funcs[None] = [
+        _after_a_limit_check(hook, passthrough=False) if _is_limiter_hook(hook) else hook
+        for hook in app.teardown_request_funcs.get(None, [])
+    ]
     app.register_error_handler(RateLimitExceeded, rate_limited)
+
+
+def _is_limiter_hook(hook: Callable) -> bool:
+    owner = getattr(hook, "__self__", None) or next(iter(getattr(hook, "args", ())), None)
+    return owner is limiter
+
+
+def _after_a_limit_check(hook: Callable, passthrough: bool) -> Callable:
+    """``hook`` only for requests whose limits were checked (Flask-Limiter's request state
+    exists); else the response passes through untouched."""
+
+    def gated(value: Any) -> Any:
+        if hasattr(request_ctx, LIMITER_REQUEST_STATE):
+            return hook(value)
+        return value if passthrough else None
+
+    return gated
 
 
 def _wrap(app: Flask, endpoints: tuple[str, ...], *decorators: Callable) -> None:

@@ -10,6 +10,7 @@ from flask import Flask, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask.wrappers import Response
 from flask_login import user_logged_in, user_logged_out
+from itsdangerous import URLSafeTimedSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +19,13 @@ logger = logging.getLogger(__name__)
 # live (PERMANENT_SESSION_LIFETIME, which Flask also uses as the signature's max age).
 LOGIN_ID_KEY = "_login_id"
 REVOKED_PREFIX = "vpsshop:revoked-login:"
+
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+SERIALIZER_EXTENSION = "vpsshop.session_serializer"
 
 CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self'{nonce}; style-src 'self'{nonce}; "
@@ -43,6 +51,15 @@ class SchemeAwareSessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        # Flask builds the serializer for every request; build it once per set of keys.
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = app.extensions.get(SERIALIZER_EXTENSION)
+        if cached is None or cached[0] != keys:
+            cached = (keys, super().get_signing_serializer(app))
+            app.extensions[SERIALIZER_EXTENSION] = cached
+        return cached[1]
+
 
 def _on_login(_app: Any, **_extra: Any) -> None:
     session[LOGIN_ID_KEY] = secrets.token_urlsafe(18)
@@ -61,22 +78,41 @@ def _on_logout(_app: Any, **_extra: Any) -> None:
         logger.warning("logout revocation not stored: redis unavailable")
 
 
-def _drop_revoked_login() -> None:
-    if request.endpoint == "static":
-        return
+def revoked_login_key() -> str | None:
+    """The Redis key that marks this cookie's login as logged out; None without a login."""
     login_id = session.get(LOGIN_ID_KEY)
-    if not login_id:
-        return
-    from vpsshop.queue import get_redis
+    return REVOKED_PREFIX + login_id if isinstance(login_id, str) and login_id else None
 
-    try:
-        revoked = get_redis().exists(REVOKED_PREFIX + login_id)
-    except Exception:  # fail open: pages that do not need Redis keep working when it is down
-        logger.warning("logout revocation not checked: redis unavailable")
-        return
+
+def note_revocation(revoked: bool) -> None:
+    """Record this request's revocation check; a revoked login leaves the cookie empty."""
+    g.login_revoked = revoked
     if revoked:
         session.clear()
         g.pop("_login_user", None)  # in case something loaded the user already
+
+
+def login_revoked() -> bool:
+    """Whether this cookie's login was logged out (checked once per request).
+
+    Checked where a login is used, not on every request: by the user loader, before the
+    database is asked, and by the cached polled reads in the same Redis round trip as their
+    entries. A request that never looks at the login has nothing to protect.
+    """
+    if "login_revoked" in g:
+        return g.login_revoked
+    key = revoked_login_key()
+    if key is None:
+        return False
+    from vpsshop.queue import get_redis
+
+    try:
+        revoked = bool(get_redis().exists(key))
+    except Exception:  # fail open: pages that do not need Redis keep working when it is down
+        logger.warning("logout revocation not checked: redis unavailable")
+        revoked = False
+    note_revocation(revoked)
+    return revoked
 
 
 def register_security(app: Flask) -> None:
@@ -85,17 +121,19 @@ def register_security(app: Flask) -> None:
     # Module-level receivers: blinker keeps weak references, and connecting twice is a no-op.
     user_logged_in.connect(_on_login)
     user_logged_out.connect(_on_logout)
-    # First among the before-request hooks that could touch current_user.
-    app.before_request_funcs.setdefault(None, []).insert(0, _drop_revoked_login)
+
+    csp_without_nonce = CSP_TEMPLATE.format(nonce="")
 
     @app.after_request
     def set_security_headers(response: Response) -> Response:
         headers = response.headers
-        nonce = f" 'nonce-{g.csp_nonce}'" if "csp_nonce" in g else ""
-        headers.setdefault("Content-Security-Policy", CSP_TEMPLATE.format(nonce=nonce))
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
+        nonce = g.get("csp_nonce")
+        csp = CSP_TEMPLATE.format(nonce=f" 'nonce-{nonce}'") if nonce else csp_without_nonce
+        wanted = [("Content-Security-Policy", csp), *SECURITY_HEADERS]
         if request.is_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+            wanted.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+        # What a view set itself stays (Werkzeug's setdefault would raise and catch a
+        # KeyError per absent header).
+        present = {name.lower() for name, _ in headers}
+        headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
         return response

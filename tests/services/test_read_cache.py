@@ -312,3 +312,52 @@ def test_a_deleted_user_is_not_answered_from_the_cache(client, owner, product):
     _db.session.delete(_db.session.get(type(user), user.id))
     _db.session.commit()
     assert _poll(client, session_id, headers)[0] == 401
+
+
+def _balance(page: str) -> str:
+    return page.split('data-testid="balance"', 1)[1].split(">", 1)[1].split("<", 1)[0]
+
+
+def test_the_catalogue_page_header_is_cached_and_follows_the_ledger(client, login, make_user):
+    user = make_user(coins=20)
+    login(user)
+    assert _balance(client.get("/").get_data(as_text=True)) == "20 coins"
+    with sql_statements() as statements:
+        page = client.get("/").get_data(as_text=True)
+    assert statements == []
+    assert _balance(page) == "20 coins"
+    assert user.email in page
+    assert 'href="/admin/"' not in page
+
+    ledger.add(user.id, 5, reason="test grant")
+    _db.session.commit()
+    assert _balance(client.get("/").get_data(as_text=True)) == "25 coins"
+    ledger.set_balance(user.id, 3, reason="test set", actor_id=None)
+    _db.session.commit()
+    assert _balance(client.get("/").get_data(as_text=True)) == "3 coins"
+    _db.session.get(type(user), user.id).is_admin = True
+    _db.session.commit()
+    assert 'href="/admin/"' in client.get("/").get_data(as_text=True)
+
+
+def test_a_logged_out_cookie_gets_nothing_from_the_cache(app, client, login, make_user, product):
+    user = make_user(coins=20)
+    login(user)
+    session = add_session(user, product, SessionStatus.READY)
+    path = f"/vps/sessions/{session.id}/status"
+    for _ in range(2):  # the second answer comes from the cache
+        assert client.get(path).status_code == 200
+        assert "20 coins" in client.get("/").get_data(as_text=True)
+    stolen = client.get_cookie("session").value
+    client.post("/logout", data={"csrf_token": get_csrf_token(client, "/")})
+
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    with sql_statements() as statements:
+        card = thief.get(path)
+    assert card.status_code in (302, 401)
+    assert READY_PASSWORD not in card.get_data(as_text=True)
+    assert statements == []  # refused on the revocation, before any database read
+    page = thief.get("/").get_data(as_text=True)
+    assert 'data-testid="balance"' not in page
+    assert "Sign in" in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -26,11 +27,16 @@ def parse_keys(raw: str) -> list[bytes]:
     return keys
 
 
-def _fernet() -> MultiFernet:
-    keys = parse_keys(current_app.config["ENCRYPTION_KEYS"])
-    if not keys:
-        keys = [_dev_key(current_app.config["SECRET_KEY"])]
+@lru_cache(maxsize=8)
+def _fernet_for(encryption_keys: str, secret_key: str) -> MultiFernet:
+    # Built once per configuration, not per secret: the status card decrypts on every poll.
+    keys = parse_keys(encryption_keys) or [_dev_key(secret_key)]
     return MultiFernet([Fernet(key) for key in keys])
+
+
+def _fernet() -> MultiFernet:
+    config = current_app.config
+    return _fernet_for(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
 
 
 def encrypt(plaintext: str) -> str:

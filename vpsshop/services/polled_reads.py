@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
+from typing import Any
 
+from flask import g
 from flask import session as cookie_session
 from flask_login import current_user
 
 from vpsshop.extensions import login_manager
 from vpsshop.models import User
 from vpsshop.models.product import os_name_of
+from vpsshop.security import note_revocation, revoked_login_key
 from vpsshop.services import products as products_service
 from vpsshop.services import read_cache
 from vpsshop.services import sessions as session_service
@@ -41,6 +44,8 @@ class CatalogueProduct:
 
 
 Catalogue = list[tuple[CatalogueProduct, bool]]
+# What a cached user entry holds: the login check and the page header.
+USER_FIELDS = {"session_version", "email", "coins", "is_admin"}
 
 
 def _session_key(session_id: uuid.UUID) -> read_cache.Key:
@@ -51,8 +56,28 @@ def _token_key(token: str) -> read_cache.Key:
     return ("token", token_digest(token))
 
 
-def _login_user_id() -> str | None:
-    """The user id of this request's login cookie, if Flask-Login would take it as is."""
+@dataclass(frozen=True)
+class CookieLogin:
+    """The login a request's cookie carries, as Flask-Login would take it."""
+
+    user_id: str
+    session_version: str
+    revoked_key: str | None
+
+
+@dataclass(frozen=True)
+class CachedViewer:
+    """The signed-in user as the page header shows it, from the read cache."""
+
+    id: str
+    email: str
+    coins: int
+    is_admin: bool
+    is_authenticated = True
+
+
+def _cookie_login() -> CookieLogin | None:
+    """The login of this request's cookie, if Flask-Login would take it as is."""
     raw = cookie_session.get("_user_id")
     if not isinstance(raw, str):
         return None
@@ -60,7 +85,31 @@ def _login_user_id() -> str | None:
     # that, and every other unusual case, to Flask-Login on the database path.
     if cookie_session.get("_id") != login_manager._session_identifier_generator():
         return None
-    return raw
+    user_id, _, version = raw.partition(":")
+    return CookieLogin(user_id, version, revoked_login_key())
+
+
+def _fetch_as(login: CookieLogin, keys: list[read_cache.Key]) -> Snapshot | None:
+    """The login's user entry, then ``keys``, and the login's revocation, in one round trip."""
+    also = [login.revoked_key] if login.revoked_key else []
+    snapshot = read_cache.fetch([("user", login.user_id), *keys], also)
+    if snapshot is not None and also:
+        note_revocation(snapshot.also[0] is not None)
+    return snapshot
+
+
+def _signed_in_user(snapshot: Snapshot, login: CookieLogin) -> dict | None:
+    """The cached user entry if the login is still valid: not logged out, and at the user's
+    current session version (a password change ends older logins)."""
+    user = snapshot.values[0]
+    if user is None or g.get("login_revoked") or not USER_FIELDS <= user.keys():
+        return None
+    return user if str(user["session_version"]) == login.session_version else None
+
+
+def viewer() -> Any:
+    """Who the page header shows: the cached viewer when a page set one, else current_user."""
+    return g.get("viewer") or current_user._get_current_object()
 
 
 # --- A session's status -----------------------------------------------------------------
@@ -97,27 +146,29 @@ def owned_session_view(user: User, session_id: uuid.UUID, snapshot: Snapshot | N
 
 def session_for_login_cached(raw_id: str) -> tuple[Snapshot | None, SessionView | None]:
     """The page's status partial from the cache: the view if the login cookie's user (at
-    its current session version) owns the session."""
+    its current session version, not logged out) owns the session."""
     session_id = read_cache.parse_uuid(raw_id)
-    login = _login_user_id()
+    login = _cookie_login()
     if session_id is None or login is None:
         return None, None
-    user_id, _, version = login.partition(":")
-    snapshot = read_cache.fetch([("user", user_id), _session_key(session_id)])
+    snapshot = _fetch_as(login, [_session_key(session_id)])
     if snapshot is None:
         return None, None
-    user, entry = snapshot.values
-    if user is None or entry is None:
-        return snapshot, None
-    if str(user["session_version"]) != version or entry["user_id"] != user_id:
+    user, entry = _signed_in_user(snapshot, login), snapshot.values[1]
+    if user is None or entry is None or entry["user_id"] != login.user_id:
         return snapshot, None
     return snapshot, from_entry(entry)
 
 
 def remember_login(snapshot: Snapshot | None) -> None:
-    """Cache the signed-in user's session version (loaded from the database just now)."""
+    """Cache the signed-in user as its pages need it (loaded from the database just now)."""
     if snapshot is not None and current_user.is_authenticated:
-        value = {"session_version": current_user.session_version}
+        value = {
+            "session_version": current_user.session_version,
+            "email": current_user.email,
+            "coins": current_user.coins,
+            "is_admin": current_user.is_admin,
+        }
         read_cache.store(("user", str(current_user.id)), value, snapshot)
 
 
@@ -173,9 +224,21 @@ def catalogue_for_token_cached(token: str) -> tuple[Snapshot | None, Catalogue |
     return snapshot, _catalogue_from_entry(entry)
 
 
-def catalogue() -> Catalogue:
-    """The catalogue for a page (the viewer is checked by the page itself)."""
-    snapshot = read_cache.fetch([CATALOGUE])
-    if snapshot is not None and snapshot.values[0] is not None:
-        return _catalogue_from_entry(snapshot.values[0])
-    return catalogue_from_database(snapshot)
+def catalogue_page() -> Catalogue:
+    """The catalogue for the page and, for a signed-in visitor, the header's user
+    (``viewer``), both from the cache in one round trip when they are there."""
+    login = _cookie_login()
+    if login is None:
+        snapshot = read_cache.fetch([CATALOGUE])
+    else:
+        snapshot = _fetch_as(login, [CATALOGUE])
+    if snapshot is None:
+        return catalogue_from_database(None)
+    if login is not None:
+        user = _signed_in_user(snapshot, login)
+        if user is None:
+            remember_login(snapshot)  # loads the user from the database, if still signed in
+        else:
+            g.viewer = CachedViewer(login.user_id, user["email"], user["coins"], user["is_admin"])
+    entry = snapshot.values[-1]
+    return _catalogue_from_entry(entry) if entry is not None else catalogue_from_database(snapshot)

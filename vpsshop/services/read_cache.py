@@ -23,7 +23,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -44,8 +44,9 @@ PENDING = "read_cache_pending"
 CATALOGUE = ("catalogue", "all")
 _SESSION_SLOT_FIELDS = ("status", "worker_id")
 _WORKER_CAPACITY_FIELDS = ("status", "max_sessions", "consecutive_failures")
-# Bulk UPDATEs of these users' columns change no cached entry (the ledger's coin updates).
-_USER_UNCACHED_FIELDS = {"coins"}
+# Bulk UPDATEs of these users' columns need no new generation: the ledger's coin updates,
+# whose ledger rows invalidate the user's entry (see CoinTransaction below).
+_USER_LEDGER_FIELDS = {"coins"}
 
 # KEYS: entry, version, generation. ARGV: value, ttl, version seen, generation seen.
 _STORE_IF_UNCHANGED = """
@@ -77,6 +78,8 @@ class Snapshot:
     values: list[dict[str, Any] | None]
     versions: list[str]
     generation: str
+    # The raw values of the plain Redis keys read in the same round trip (``also``).
+    also: list[bytes | None] = field(default_factory=list)
 
     def version(self, key: Key) -> str | None:
         """The version ``key`` had when fetched; None for a key this fetch did not read."""
@@ -91,25 +94,28 @@ def enabled() -> bool:
     return bool(current_app.config.get("READ_CACHE_ENABLED", True))
 
 
-def fetch(keys: list[Key]) -> Snapshot | None:
-    """Entries, their versions and the generation in one round trip; None if Redis is down
-    (or the cache is off): then the caller reads the database and stores nothing."""
+def fetch(keys: list[Key], also: list[str] = ()) -> Snapshot | None:
+    """Entries, their versions and the generation in one round trip, with the plain Redis
+    keys ``also`` (a logout revocation); None if Redis is down (or the cache is off): then
+    the caller reads the database and stores nothing."""
     if not enabled():
         return None
-    names = [entry_key(*k) for k in keys] + [version_key(*k) for k in keys] + [GENERATION_KEY]
+    names = [entry_key(*k) for k in keys] + [version_key(*k) for k in keys]
+    names += [GENERATION_KEY, *also]
     try:
         raw = _redis().mget(names)
     except redis.RedisError:
         logger.warning("read cache unavailable: redis error on fetch")
         return None
-    generation = (raw[-1] or b"").decode()
+    count = len(keys)
+    generation = (raw[2 * count] or b"").decode()
     values: list[dict[str, Any] | None] = []
-    for blob in raw[: len(keys)]:
+    for blob in raw[:count]:
         value = json.loads(blob) if blob else None
         # Built under an older generation: as good as missing.
         values.append(value if value is not None and value.get("_g") == generation else None)
-    versions = [(v or b"").decode() for v in raw[len(keys) : 2 * len(keys)]]
-    return Snapshot(list(keys), values, versions, generation)
+    versions = [(v or b"").decode() for v in raw[count : 2 * count]]
+    return Snapshot(list(keys), values, versions, generation, raw[2 * count + 1 :])
 
 
 def store(key: Key, value: dict[str, Any], snapshot: Snapshot) -> bool:
@@ -177,6 +183,8 @@ def _keys_of(obj: object, change: str) -> tuple[set[Key], bool]:
         if moved or _changed(obj, _SESSION_SLOT_FIELDS):
             keys.add(CATALOGUE)
     elif isinstance(obj, CoinTransaction):
+        # Every coin change writes a ledger row: the user's entry carries the balance.
+        keys.add(("user", str(obj.user_id)))
         if obj.session_id is not None:  # a refund row: the session shows "refunded"
             keys.add(("session", str(obj.session_id)))
     elif isinstance(obj, ApiToken):
@@ -220,7 +228,7 @@ def _bulk_needs_generation(state: ORMExecuteState) -> bool:
     if entity is User and state.is_update:
         values = getattr(state.statement, "_values", None) or {}
         names = {getattr(column, "key", str(column)) for column in values}
-        if values and names <= _USER_UNCACHED_FIELDS:
+        if values and names <= _USER_LEDGER_FIELDS:
             return False
     return True
 

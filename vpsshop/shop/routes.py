@@ -138,7 +138,7 @@ def _no_store(response: Response) -> Response:
 
 @bp.route("/")
 def catalogue():
-    return render_template("shop/catalogue.html", items=polled_reads.catalogue())
+    return render_template("shop/catalogue.html", items=polled_reads.catalogue_page())
 
 
 @bp.route("/buy/<product_id>", methods=["GET", "POST"])
