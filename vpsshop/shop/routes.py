@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -12,19 +11,16 @@ from flask_login import current_user, login_required
 
 from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
-from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsProduct, VpsSession
+from vpsshop.models import FINAL_STATUSES, VpsProduct, VpsSession
 from vpsshop.services import log_proxy, polled_reads, session_views, workers
 from vpsshop.services import sessions as session_service
 from vpsshop.services.purchase import purchase
 from vpsshop.services.read_cache import Snapshot
 from vpsshop.services.session_views import SessionView
-from vpsshop.shop import bp
+from vpsshop.shop import bp, status_card
 from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
 
 NOT_FOUND_MESSAGE = "No such server."
-STEPS = (("paid", "Paid"), ("creating", "Creating"), ("booting", "Booting"), ("ready", "Ready"))
-# provision_action values whose VMs are reached over RDP (Windows, Test).
-RDP_ACTIONS = (2, 3)
 LOG_PANEL_LINES = 400
 # Password lines of a node's log (worker-api.md keys), masked in the page's log panel so
 # that the password stays hidden until the buyer reveals it in the credentials card.
@@ -52,71 +48,6 @@ def _owned_session(raw_id: str) -> VpsSession:
         return session_service.get_owned_session(current_user, _parse_id(raw_id))
     except NotFound:
         abort(404, NOT_FOUND_MESSAGE)
-
-
-def format_duration(seconds: float) -> str:
-    """``75`` -> ``"1 min 15 s"``; hours for long spans."""
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
-
-
-def _steps(session: SessionView) -> list[dict[str, str]]:
-    """The step indicator: each step ``done``, ``current``, ``failed`` or ``todo``."""
-    status = session.status
-    created = bool(session.worker_route)
-    if session.ready_at is not None:
-        done, current = 4, None
-    elif status == SessionStatus.PENDING:
-        done, current = 1, 1
-    elif status == SessionStatus.PROVISIONING:
-        done, current = 2, 2
-    else:  # failed, or ended before it was ever ready
-        done, current = (2 if created else 1), None
-    failed_at = done if status == SessionStatus.FAILED else None
-    steps = []
-    for index, (key, label) in enumerate(STEPS):
-        if index < done:
-            state = "done"
-        elif index == failed_at:
-            state = "failed"
-        elif index == current:
-            state = "current"
-        else:
-            state = "todo"
-        steps.append({"key": key, "label": label, "state": state})
-    return steps
-
-
-def _session_context(session: SessionView) -> dict[str, Any]:
-    """What the status card needs, the same for the page and its polled partial."""
-    now = datetime.now(UTC)
-    final = session.status in FINAL_STATUSES
-    end = session.ended_at or (session.updated_at if final else None)
-    elapsed = ((end or now) - session.created_at).total_seconds()
-    ready_after = None
-    if session.ready_at is not None:
-        ready_after = format_duration((session.ready_at - session.created_at).total_seconds())
-    refunded = session.refunded
-    details = session_service.credentials(session)
-    version = f"{session.status}|{session.updated_at.timestamp() if session.updated_at else 0}"
-    return {
-        "session": session,
-        "final": final,
-        "steps": _steps(session),
-        "elapsed": format_duration(elapsed),
-        "running": end is None,
-        "ready_after": ready_after,
-        "refunded": refunded,
-        "credentials": details,
-        "rdp": details is not None and session.product.provision_action in RDP_ACTIONS,
-        "version": f"{version}|{int(refunded)}",
-    }
 
 
 def mask_passwords(text: str) -> str:
@@ -186,7 +117,7 @@ def sessions():
 @login_required
 def session_detail(session_id: str):
     session = _owned_session(session_id)
-    context = _session_context(session_views.from_session(session))
+    context = status_card.context(session_views.from_session(session))
     context.update(_log_context(session))
     return _no_store(Response(render_template("shop/session.html", **context)))
 
@@ -213,8 +144,7 @@ def _session_status_from_database(session_id: str, snapshot: Snapshot | None) ->
 
 
 def _status_card(view: SessionView) -> Response:
-    html = render_template("shop/_session_status.html", **_session_context(view))
-    return _no_store(Response(html))
+    return _no_store(Response(status_card.render(view)))
 
 
 @bp.route("/vps/sessions/<session_id>/log")
@@ -231,7 +161,7 @@ def session_rdp(session_id: str):
     """A Remote Desktop file with the address and user name; never the password."""
     session = _owned_session(session_id)
     details = session_service.credentials(session)
-    if details is None or session.product.provision_action not in RDP_ACTIONS:
+    if details is None or session.product.provision_action not in status_card.RDP_ACTIONS:
         abort(404, "This server has no Remote Desktop connection (yet).")
 
     def clean(value: object) -> str:

@@ -1,0 +1,128 @@
+"""The session status card: its context, and its rendering for the 2-second polls.
+
+A poll of an unchanged session gets the card rendered for that session view before, with
+the two values that change between polls filled in: the elapsed time and the password,
+decrypted per answer (the cached rendering holds a placeholder, never the password).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from flask import current_app, render_template, request
+from markupsafe import escape
+
+from vpsshop.models import FINAL_STATUSES, SessionStatus
+from vpsshop.services import crypto
+from vpsshop.services import sessions as session_service
+from vpsshop.services.session_views import SessionView
+
+STEPS = (("paid", "Paid"), ("creating", "Creating"), ("booting", "Booting"), ("ready", "Ready"))
+# provision_action values whose VMs are reached over RDP (Windows, Test).
+RDP_ACTIONS = (2, 3)
+TEMPLATE = "shop/_session_status.html"
+# Rendered cards kept per web process (a few KB each): one per recently polled session.
+LAYOUTS_PER_PROCESS = 1024
+LAYOUTS_EXTENSION = "vpsshop.status_card_layouts"
+# Placeholders no rendered value can contain: random per process, with NUL bytes.
+_ELAPSED = f"\x00elapsed-{secrets.token_hex(8)}\x00"
+_PASSWORD = f"\x00password-{secrets.token_hex(8)}\x00"
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``"1 min 15 s"``; hours for long spans."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def steps(session: SessionView) -> list[dict[str, str]]:
+    """The step indicator: each step ``done``, ``current``, ``failed`` or ``todo``."""
+    status = session.status
+    created = bool(session.worker_route)
+    if session.ready_at is not None:
+        done, current = 4, None
+    elif status == SessionStatus.PENDING:
+        done, current = 1, 1
+    elif status == SessionStatus.PROVISIONING:
+        done, current = 2, 2
+    else:  # failed, or ended before it was ever ready
+        done, current = (2 if created else 1), None
+    failed_at = done if status == SessionStatus.FAILED else None
+    items = []
+    for index, (key, label) in enumerate(STEPS):
+        if index < done:
+            state = "done"
+        elif index == failed_at:
+            state = "failed"
+        elif index == current:
+            state = "current"
+        else:
+            state = "todo"
+        items.append({"key": key, "label": label, "state": state})
+    return items
+
+
+def elapsed(session: SessionView) -> str:
+    """How long the server has run (or ran, once final)."""
+    end = session.ended_at or (session.updated_at if session.status in FINAL_STATUSES else None)
+    return format_duration(((end or datetime.now(UTC)) - session.created_at).total_seconds())
+
+
+def context(session: SessionView) -> dict[str, Any]:
+    """What the status card needs, the same for the page and its polled partial."""
+    final = session.status in FINAL_STATUSES
+    end = session.ended_at or (session.updated_at if final else None)
+    ready_after = None
+    if session.ready_at is not None:
+        ready_after = format_duration((session.ready_at - session.created_at).total_seconds())
+    refunded = session.refunded
+    details = session_service.credentials(session)
+    version = f"{session.status}|{session.updated_at.timestamp() if session.updated_at else 0}"
+    return {
+        "session": session,
+        "final": final,
+        "steps": steps(session),
+        "elapsed": elapsed(session),
+        "running": end is None,
+        "ready_after": ready_after,
+        "refunded": refunded,
+        "credentials": details,
+        "rdp": details is not None and session.product.provision_action in RDP_ACTIONS,
+        "version": f"{version}|{int(refunded)}",
+    }
+
+
+def _layout(session: SessionView, _script_root: str) -> str:
+    """The card of ``session`` with placeholders for the elapsed time and the password."""
+    card = context(session)
+    card["elapsed"] = _ELAPSED
+    if card["credentials"] is not None:
+        card["credentials"] = replace(card["credentials"], password=_PASSWORD)
+    return render_template(TEMPLATE, **card)
+
+
+def render(session: SessionView) -> str:
+    """The card as the template renders it, from this process's cached layout."""
+    app = current_app._get_current_object()
+    layouts = app.extensions.get(LAYOUTS_EXTENSION)
+    if layouts is None:
+        layouts = app.extensions.setdefault(
+            LAYOUTS_EXTENSION, lru_cache(maxsize=LAYOUTS_PER_PROCESS)(_layout)
+        )
+    # URLs in the card depend on where the app is mounted.
+    html = layouts(session, request.script_root)
+    html = html.replace(_ELAPSED, str(escape(elapsed(session))))
+    if _PASSWORD in html:
+        password = crypto.decrypt(session.rdp_password_encrypted or "")
+        html = html.replace(_PASSWORD, str(escape(password)))
+    return html
