@@ -7,10 +7,10 @@ import secrets
 from typing import Any
 
 from flask import Flask, current_app, g, request, session
-from flask.sessions import SecureCookieSessionInterface
 from flask.wrappers import Response
 from flask_login import user_logged_in, user_logged_out
-from itsdangerous import URLSafeTimedSerializer
+
+from vpsshop.cookie_session import CookieSessionInterface
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,6 @@ SECURITY_HEADERS = (
     ("Referrer-Policy", "same-origin"),
     ("X-Frame-Options", "DENY"),
 )
-SERIALIZER_EXTENSION = "vpsshop.session_serializer"
 
 CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self'{nonce}; style-src 'self'{nonce}; "
@@ -39,26 +38,6 @@ def csp_nonce() -> str:
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
     return g.csp_nonce
-
-
-class SchemeAwareSessionInterface(SecureCookieSessionInterface):
-    """Marks the session cookie Secure whenever this request came over HTTPS.
-
-    Behind a proxy the scheme comes from ``X-Forwarded-Proto`` via ProxyFix, which
-    ``TRUST_PROXY_HOPS`` turns on.
-    """
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
-
-    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
-        # Flask builds the serializer for every request; build it once per set of keys.
-        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
-        cached = app.extensions.get(SERIALIZER_EXTENSION)
-        if cached is None or cached[0] != keys:
-            cached = (keys, super().get_signing_serializer(app))
-            app.extensions[SERIALIZER_EXTENSION] = cached
-        return cached[1]
 
 
 def _on_login(_app: Any, **_extra: Any) -> None:
@@ -117,7 +96,7 @@ def login_revoked() -> bool:
 
 def register_security(app: Flask) -> None:
     """Install the cookie policy, logout revocation and the security headers."""
-    app.session_interface = SchemeAwareSessionInterface()
+    app.session_interface = CookieSessionInterface()
     # Module-level receivers: blinker keeps weak references, and connecting twice is a no-op.
     user_logged_in.connect(_on_login)
     user_logged_out.connect(_on_logout)
