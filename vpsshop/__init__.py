@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.local import LocalProxy
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from vpsshop import csrf_tokens
+from vpsshop import csrf_tokens, request_hooks
 from vpsshop.config import load_config
 from vpsshop.extensions import csrf, db, login_manager, migrate
 
@@ -61,6 +61,7 @@ def register_extensions(app: Flask) -> None:
 
     viewer_proxy = LocalProxy(viewer)
     app.context_processor(lambda: {"current_user": current_user, "viewer": viewer_proxy})
+    request_hooks.install(app, csrf, login_manager)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
