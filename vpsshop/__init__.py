@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.local import LocalProxy
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from vpsshop import csrf_tokens, request_hooks
+from vpsshop import csrf_tokens, fixed_urls, request_hooks
 from vpsshop.config import load_config
 from vpsshop.extensions import csrf, db, login_manager, migrate
 
@@ -53,6 +53,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     csrf_tokens.install(app)
+    fixed_urls.install(app)
     # Templates get the lazy current_user proxy: a page that never shows the user (the
     # polled status card) does not load it. Flask-Login's own processor loads it always.
     # The header shows ``viewer``: current_user, or the read cache's copy a page put in g.

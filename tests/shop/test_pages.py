@@ -401,3 +401,20 @@ def test_log_partial_is_escaped_text_with_the_password_masked(
     assert node.vm(session.worker_route)["password"] not in html
     assert "hidden; reveal it under Connection" in html
     assert node.url not in html
+
+
+def test_catalogue_fragment_follows_sign_in_and_mount_point(
+    app, client, login, make_user, make_worker, make_product
+):
+    product = make_product([make_worker()], name="Shared One")
+    buy = f'href="/buy/{product.id}"'
+    for _ in range(2):  # the second answers come from the fragment cache
+        assert "Sign in to buy" in client.get("/").get_data(as_text=True)
+    login(make_user())
+    for _ in range(2):
+        html = client.get("/").get_data(as_text=True)
+        assert buy in html and "Sign in to buy" not in html
+    mounted = client.get("/", base_url="http://localhost/shop").get_data(as_text=True)
+    assert f'href="/shop/buy/{product.id}"' in mounted
+    assert 'href="/shop/vps/sessions"' in mounted
+    assert buy not in mounted

@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
+from vpsshop import fragments
 from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, VpsProduct, VpsSession
@@ -69,7 +71,15 @@ def _no_store(response: Response) -> Response:
 
 @bp.route("/")
 def catalogue():
-    return render_template("shop/catalogue.html", items=polled_reads.catalogue_page())
+    items = tuple(polled_reads.catalogue_page())
+    signed_in = polled_reads.viewer().is_authenticated
+    products = Markup(fragments.render(_products, items, signed_in))
+    return render_template("shop/catalogue.html", items=items, products=products)
+
+
+def _products(items: polled_reads.Catalogue, signed_in: bool, _script_root: str) -> str:
+    # The same for every visitor signed in (or not): rendered once per catalogue change.
+    return render_template("shop/_products.html", items=items, signed_in=signed_in)
 
 
 @bp.route("/buy/<product_id>", methods=["GET", "POST"])

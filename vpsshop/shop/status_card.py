@@ -10,12 +10,12 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from flask import current_app, render_template, request
+from flask import render_template
 from markupsafe import escape
 
+from vpsshop import fragments
 from vpsshop.models import FINAL_STATUSES, SessionStatus
 from vpsshop.services import crypto
 from vpsshop.services import sessions as session_service
@@ -25,9 +25,6 @@ STEPS = (("paid", "Paid"), ("creating", "Creating"), ("booting", "Booting"), ("r
 # provision_action values whose VMs are reached over RDP (Windows, Test).
 RDP_ACTIONS = (2, 3)
 TEMPLATE = "shop/_session_status.html"
-# Rendered cards kept per web process (a few KB each): one per recently polled session.
-LAYOUTS_PER_PROCESS = 1024
-LAYOUTS_EXTENSION = "vpsshop.status_card_layouts"
 # Placeholders no rendered value can contain: random per process, with NUL bytes.
 _ELAPSED = f"\x00elapsed-{secrets.token_hex(8)}\x00"
 _PASSWORD = f"\x00password-{secrets.token_hex(8)}\x00"
@@ -113,14 +110,7 @@ def _layout(session: SessionView, _script_root: str) -> str:
 
 def render(session: SessionView) -> str:
     """The card as the template renders it, from this process's cached layout."""
-    app = current_app._get_current_object()
-    layouts = app.extensions.get(LAYOUTS_EXTENSION)
-    if layouts is None:
-        layouts = app.extensions.setdefault(
-            LAYOUTS_EXTENSION, lru_cache(maxsize=LAYOUTS_PER_PROCESS)(_layout)
-        )
-    # URLs in the card depend on where the app is mounted.
-    html = layouts(session, request.script_root)
+    html = fragments.render(_layout, session)
     html = html.replace(_ELAPSED, str(escape(elapsed(session))))
     if _PASSWORD in html:
         password = crypto.decrypt(session.rdp_password_encrypted or "")
