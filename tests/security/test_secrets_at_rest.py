@@ -193,3 +193,16 @@ def test_rotate_keys_reports_undecryptable_values_and_keeps_them(
     assert values[broken_ids[1]] == "not a fernet token at all"
     for row_id, plaintext in secrets_under_old_key.items():
         assert Fernet(KEY_NEW.encode()).decrypt(values[row_id].encode()).decode() == plaintext
+
+
+def test_a_removed_key_stops_decrypting_what_it_decrypted_before(app):
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    app.config["ENCRYPTION_KEYS"] = old_key
+    token = crypto.encrypt("s3cret")
+    assert crypto.decrypt(token) == "s3cret"
+    assert crypto.decrypt(token) == "s3cret"  # from what this process decrypted before
+    app.config["ENCRYPTION_KEYS"] = f"{new_key},{old_key}"
+    assert crypto.decrypt(token) == "s3cret"
+    app.config["ENCRYPTION_KEYS"] = new_key
+    with pytest.raises(crypto.InvalidToken):
+        crypto.decrypt(token)

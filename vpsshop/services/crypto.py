@@ -10,6 +10,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+# Secrets decrypted recently, kept per process (see ``_decrypt``).
+DECRYPTED_PER_PROCESS = 4096
+
 
 def _dev_key(secret_key: str) -> bytes:
     # Development and tests only: a key derived from SECRET_KEY, never the key itself.
@@ -45,7 +48,16 @@ def encrypt(plaintext: str) -> str:
 
 def decrypt(token: str) -> str:
     """Decrypt with any configured key; raises ``InvalidToken`` when none fits."""
-    return _fernet().decrypt(token.encode()).decode()
+    config = current_app.config
+    return _decrypt(token, config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
+
+
+# Polls show a ready server's password every 2 s. Plain texts are kept in this process
+# beside the keys that decrypt them (anyone able to read one can read the other); nothing
+# decrypted is ever written to the database, Redis or a log.
+@lru_cache(maxsize=DECRYPTED_PER_PROCESS)
+def _decrypt(token: str, encryption_keys: str, secret_key: str) -> str:
+    return _fernet_for(encryption_keys, secret_key).decrypt(token.encode()).decode()
 
 
 def rotate(token: str) -> str:
