@@ -9,7 +9,9 @@ None and the caller takes the database path, which enforces every rule as before
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from flask import g
@@ -43,7 +45,7 @@ class CatalogueProduct:
         return os_name_of(self.provision_action)
 
 
-Catalogue = list[tuple[CatalogueProduct, bool]]
+Catalogue = Sequence[tuple[CatalogueProduct, bool]]
 # What a cached user entry holds: the login check and the page header.
 USER_FIELDS = {"session_version", "email", "coins", "is_admin"}
 
@@ -125,7 +127,7 @@ def session_for_token_cached(
     owner, entry = snapshot.values
     if owner is None or entry is None or entry["user_id"] != owner["user_id"]:
         return snapshot, None
-    return snapshot, from_entry(entry)
+    return snapshot, _view_of(snapshot.blobs[1])
 
 
 def remember_token(snapshot: Snapshot | None, token: str, user: User) -> None:
@@ -157,7 +159,7 @@ def session_for_login_cached(raw_id: str) -> tuple[Snapshot | None, SessionView 
     user, entry = _signed_in_user(snapshot, login), snapshot.values[1]
     if user is None or entry is None or entry["user_id"] != login.user_id:
         return snapshot, None
-    return snapshot, from_entry(entry)
+    return snapshot, _view_of(snapshot.blobs[1])
 
 
 def remember_login(snapshot: Snapshot | None) -> None:
@@ -184,13 +186,19 @@ def _catalogue_entry(items: Catalogue) -> dict:
     }
 
 
-def _catalogue_from_entry(entry: dict) -> Catalogue:
+@lru_cache(maxsize=read_cache.PARSED_PER_PROCESS)
+def _catalogue_of(blob: bytes) -> Catalogue:
     items = []
-    for item in entry["items"]:
+    for item in read_cache.parsed(blob)["items"]:
         fields = {k: v for k, v in item.items() if k != "available"}
         fields["id"] = uuid.UUID(fields["id"])
         items.append((CatalogueProduct(**fields), bool(item["available"])))
-    return items
+    return tuple(items)
+
+
+@lru_cache(maxsize=read_cache.PARSED_PER_PROCESS)
+def _view_of(blob: bytes) -> SessionView:
+    return from_entry(read_cache.parsed(blob))
 
 
 def catalogue_from_database(snapshot: Snapshot | None) -> Catalogue:
@@ -221,7 +229,7 @@ def catalogue_for_token_cached(token: str) -> tuple[Snapshot | None, Catalogue |
     owner, entry = snapshot.values
     if owner is None or entry is None:
         return snapshot, None
-    return snapshot, _catalogue_from_entry(entry)
+    return snapshot, _catalogue_of(snapshot.blobs[1])
 
 
 def catalogue_page() -> Catalogue:
@@ -240,5 +248,5 @@ def catalogue_page() -> Catalogue:
             remember_login(snapshot)  # loads the user from the database, if still signed in
         else:
             g.viewer = CachedViewer(login.user_id, user["email"], user["coins"], user["is_admin"])
-    entry = snapshot.values[-1]
-    return _catalogue_from_entry(entry) if entry is not None else catalogue_from_database(snapshot)
+    blob = snapshot.blobs[-1]
+    return _catalogue_of(blob) if blob is not None else catalogue_from_database(snapshot)

@@ -24,6 +24,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -59,6 +60,8 @@ return 0
 """
 
 Key = tuple[str, str]
+# Distinct entries parsed and kept per process (a few hundred bytes each).
+PARSED_PER_PROCESS = 4096
 
 
 def entry_key(kind: str, ident: str) -> str:
@@ -80,6 +83,9 @@ class Snapshot:
     generation: str
     # The raw values of the plain Redis keys read in the same round trip (``also``).
     also: list[bytes | None] = field(default_factory=list)
+    # Each valid entry as Redis holds it: what a reader converts it to can be kept per
+    # process by these bytes (the same bytes always hold the same entry).
+    blobs: list[bytes | None] = field(default_factory=list)
 
     def version(self, key: Key) -> str | None:
         """The version ``key`` had when fetched; None for a key this fetch did not read."""
@@ -110,12 +116,21 @@ def fetch(keys: list[Key], also: list[str] = ()) -> Snapshot | None:
     count = len(keys)
     generation = (raw[2 * count] or b"").decode()
     values: list[dict[str, Any] | None] = []
+    blobs: list[bytes | None] = []
     for blob in raw[:count]:
-        value = json.loads(blob) if blob else None
+        value = parsed(blob) if blob else None
         # Built under an older generation: as good as missing.
-        values.append(value if value is not None and value.get("_g") == generation else None)
+        valid = value is not None and value.get("_g") == generation
+        values.append(value if valid else None)
+        blobs.append(blob if valid else None)
     versions = [(v or b"").decode() for v in raw[count : 2 * count]]
-    return Snapshot(list(keys), values, versions, generation, raw[2 * count + 1 :])
+    return Snapshot(list(keys), values, versions, generation, raw[2 * count + 1 :], blobs)
+
+
+@lru_cache(maxsize=PARSED_PER_PROCESS)
+def parsed(blob: bytes) -> dict[str, Any]:
+    """An entry's JSON, parsed once per process per content: shared, so read, never change."""
+    return json.loads(blob)
 
 
 def store(key: Key, value: dict[str, Any], snapshot: Snapshot) -> bool:
