@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import get_csrf_token
 from vpsshop import cookie_session
 
 
@@ -71,3 +72,25 @@ def test_no_cookie_and_garbage_give_an_empty_session(app):
     assert dict(_open(app, None)) == {}
     assert dict(_open(app, "not-a-cookie")) == {}
     assert dict(_open(app, "x" * 5000)) == {}
+
+
+def test_the_cookie_is_sent_only_when_it_changes(app, client, login, make_user):
+    assert "Set-Cookie" not in client.get("/healthz").headers
+    login(make_user())
+    client.get("/")  # shows and takes out the "Signed in." message: the cookie changes
+    unchanged = client.get("/vps/sessions")
+    assert "Set-Cookie" not in unchanged.headers
+    assert "Cookie" in unchanged.headers.get("Vary", "")
+    logout = client.post("/logout", data={"csrf_token": get_csrf_token(client, "/")})
+    assert "session=" in logout.headers.get("Set-Cookie", "")
+
+
+def test_a_permanent_session_is_refreshed_on_every_answer(app, client):
+    with client.session_transaction() as session:
+        session.permanent = True
+        session["n"] = 1
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    client.get("/login")  # the form's CSRF token goes into the session once
+    assert "Set-Cookie" not in client.get("/login").headers
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = True
+    assert "session=" in client.get("/login").headers.get("Set-Cookie", "")

@@ -12,8 +12,8 @@ import copy
 import time
 from typing import Any
 
-from flask import Flask, Request, request
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 EXTENSION = "vpsshop.cookie_session"
@@ -78,3 +78,14 @@ class CookieSessionInterface(SecureCookieSessionInterface):
             verifier.verified.clear()
         verifier.verified[value] = (copy.deepcopy(data), int(signed.timestamp()))
         return self.session_class(data)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        # Most answers leave the cookie as it came: skip working out its attributes.
+        unchanged = (
+            not session.modified if not session else not self.should_set_cookie(app, session)
+        )
+        if unchanged:
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
