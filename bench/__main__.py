@@ -159,7 +159,7 @@ def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[
         idle, busy = purchase.measure_worker_class(
             web.url, stack.dsn, node_urls, seeded.buyer_tokens, seeded.bench_product_id
         )
-        figures += purchase.figures(worker_class, idle, busy)
+        figures += purchase.figures(worker_class, idle, busy, default_class)
         log(f"   {worker_class}: done")
 
     log("6. job throughput, fork and simple")

@@ -78,8 +78,12 @@ def measure_worker_class(
     return idle, follow(dsn, node_urls, busy_purchases)
 
 
-def figures(worker_class: str, idle: PurchaseRun, busy: PurchaseRun) -> list[Figure]:
-    """The purchase-path rows of one worker class."""
+def figures(
+    worker_class: str, idle: PurchaseRun, busy: PurchaseRun, procfile_class: str
+) -> list[Figure]:
+    """The purchase-path rows of one worker class; the target is the Procfile's class's
+    (the other class is measured beside it for the choice)."""
+    deployed = worker_class == procfile_class
     prefix = f"purchase.{worker_class}"
     section = "3. Purchase path"
     latency = spread(busy.latencies)
@@ -103,8 +107,10 @@ def figures(worker_class: str, idle: PurchaseRun, busy: PurchaseRun) -> list[Fig
             section=section,
             what=f"[{worker_class}] 202 -> node gets POST /vm-loso, idle worker",
             value=spread_text(to_node_idle),
-            target=f"p50 < {NODE_TARGET_MS:.0f} ms",
-            met=to_node_idle["p50"] < NODE_TARGET_MS if to_node_idle["n"] else None,
+            target=f"p50 < {NODE_TARGET_MS:.0f} ms"
+            if deployed
+            else f"(comparison: the Procfile runs {procfile_class})",
+            met=to_node_idle["p50"] < NODE_TARGET_MS if deployed and to_node_idle["n"] else None,
             number=to_node_idle["p50"],
             unit="ms p50",
             lower_is_better=True,
