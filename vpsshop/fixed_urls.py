@@ -1,31 +1,42 @@
-"""URLs that every page builds the same way (the menu, static files), built once per process.
+"""The layout's links (menu, stylesheet, script), built once per app and mount point.
 
-``url_for`` costs a few microseconds per link; the layout has eight of them on every page.
-Only absolute endpoint names with fixed arguments belong here, never a value from a request.
+``url_for`` costs a few microseconds per link and the layout has eight on every page; none
+of them depends on anything but where the app is mounted.
 """
 
 from __future__ import annotations
 
 from flask import Flask, current_app, request, url_for
 
-EXTENSION = "vpsshop.fixed_urls"
-# The layout uses about ten; the bound only guards against misuse.
-URLS_PER_PROCESS = 256
+EXTENSION = "vpsshop.layout_urls"
+# Mount points remembered per process; an app normally has one.
+MOUNT_POINTS = 16
+LAYOUT_LINKS: dict[str, tuple[str, dict[str, str]]] = {
+    "stylesheet": ("static", {"filename": "css/app.css"}),
+    "script": ("static", {"filename": "js/live.js"}),
+    "catalogue": ("shop.catalogue", {}),
+    "sessions": ("shop.sessions", {}),
+    "password": ("auth.change_password", {}),
+    "logout": ("auth.logout", {}),
+    "login": ("auth.login", {}),
+    "register": ("auth.register", {}),
+}
 
 
-def fixed_url(endpoint: str, **values: str) -> str:
-    """``url_for(endpoint, **values)``, remembered per app and mount point."""
-    key = (request.script_root, endpoint, tuple(sorted(values.items())))
-    urls = current_app.extensions.setdefault(EXTENSION, {})
-    url = urls.get(key)
-    if url is None:
-        url = url_for(endpoint, **values)
-        if len(urls) >= URLS_PER_PROCESS:
-            urls.clear()
-        urls[key] = url
-    return url
+def layout_urls() -> dict[str, str]:
+    """The URL of each of ``LAYOUT_LINKS`` for this request's mount point."""
+    cache = current_app.extensions.setdefault(EXTENSION, {})
+    urls = cache.get(request.script_root)
+    if urls is None:
+        urls = {
+            name: url_for(endpoint, **values) for name, (endpoint, values) in LAYOUT_LINKS.items()
+        }
+        if len(cache) >= MOUNT_POINTS:
+            cache.clear()
+        cache[request.script_root] = urls
+    return urls
 
 
 def install(app: Flask) -> None:
-    """Templates get ``fixed_url()``."""
-    app.jinja_env.globals["fixed_url"] = fixed_url
+    """Templates get ``layout_urls()``."""
+    app.jinja_env.globals["layout_urls"] = layout_urls
