@@ -21,6 +21,15 @@ EXTENSION = "vpsshop.cookie_session"
 VERIFIED_PER_PROCESS = 4096
 
 
+def _copy(data: dict[str, Any]) -> dict[str, Any]:
+    # Only containers can be changed in place (a flash appends to its list); strings and
+    # the other values a cookie holds cannot, and are shared.
+    return {
+        key: copy.deepcopy(value) if isinstance(value, (dict, list, tuple)) else value
+        for key, value in data.items()
+    }
+
+
 class _Verifier:
     """The serializer of one set of keys and the cookies it has verified."""
 
@@ -68,7 +77,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
             data, signed_at = known
             # itsdangerous's rule: expired when older than max_age, or from the future.
             if 0 <= int(time.time()) - signed_at <= max_age:
-                return self.session_class(copy.deepcopy(data))
+                return self.session_class(_copy(data))
             return self.session_class()
         try:
             data, signed = verifier.serializer.loads(value, max_age=max_age, return_timestamp=True)
@@ -76,7 +85,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
             return self.session_class()
         if len(verifier.verified) >= VERIFIED_PER_PROCESS:
             verifier.verified.clear()
-        verifier.verified[value] = (copy.deepcopy(data), int(signed.timestamp()))
+        verifier.verified[value] = (_copy(data), int(signed.timestamp()))
         return self.session_class(data)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
