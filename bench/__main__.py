@@ -17,7 +17,7 @@ import requests
 from bench import jobs, log_proxy, poll, purchase, report, scaling, seed
 from bench.client import bearer, browser_headers, buy, wait_sessions
 from bench.figures import Figure
-from bench.load import LoadResult, ensure_wrk, wrk_version
+from bench.load import ensure_wrk, wrk_version
 from bench.stack import Stack, procfile
 
 NODES = 4
@@ -67,8 +67,6 @@ def polled_paths(
     wrk: str | None, web_url: str, hello_url: str, token: str, buyer: dict, session_id: str
 ) -> list[Figure]:
     """Measurements 1 and 2: the polled paths and the catalogue against the bare app."""
-    hello_runs: list[LoadResult] = []
-    poll.reference(wrk, hello_url, hello_runs)
     figures = poll.measure_paths(
         wrk,
         "1. Poll path",
@@ -87,9 +85,7 @@ def polled_paths(
                 buyer,
             ),
         ],
-        hello_runs,
     )
-    hello_runs = hello_runs[-1:]
     figures += poll.measure_paths(
         wrk,
         "2. Catalogue",
@@ -103,7 +99,6 @@ def polled_paths(
             ),
             ("catalogue.page", "GET / (signed in)", f"{web_url}/", buyer),
         ],
-        hello_runs,
     )
     return figures
 

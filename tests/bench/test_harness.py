@@ -7,7 +7,8 @@ import shlex
 import pytest
 
 from bench.figures import spread
-from bench.load import parse_wrk, percentile
+from bench.load import LoadResult, parse_wrk, percentile
+from bench.poll import median_pair
 from bench.stack import hello_command, procfile, worker_command
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000/
@@ -66,3 +67,13 @@ def test_hello_app_answers():
     from bench.hello_app import app
 
     assert app.test_client().get("/").get_data(as_text=True) == "hello"
+
+
+def test_the_poll_figure_is_the_pair_of_median_ratio():
+    def run(rps: float) -> LoadResult:
+        return LoadResult("x", rps, 1.0, 2.0, int(rps), 0, 1.0, 64, "wrk")
+
+    pairs = [(run(50), run(100)), (run(90), run(100)), (run(30), run(120))]
+    path, hello, ratios = median_pair(pairs)
+    assert ratios == [0.5, 0.9, 0.25]
+    assert (path.rps, hello.rps) == (50, 100)
