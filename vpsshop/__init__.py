@@ -10,7 +10,6 @@ from flask import Flask, jsonify, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
-from werkzeug.local import LocalProxy
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from vpsshop import csrf_tokens, fixed_urls, request_hooks
@@ -56,12 +55,12 @@ def register_extensions(app: Flask) -> None:
     fixed_urls.install(app)
     # Templates get the lazy current_user proxy: a page that never shows the user (the
     # polled status card) does not load it. Flask-Login's own processor loads it always.
-    # The header shows ``viewer``: current_user, or the read cache's copy a page put in g.
+    # The header shows ``current_viewer()``: current_user, or the read cache's copy a page
+    # put in g. Globals, not a context processor: nothing is added to each render.
     login_manager.init_app(app, add_context_processor=False)
     from vpsshop.services.polled_reads import viewer
 
-    viewer_proxy = LocalProxy(viewer)
-    app.context_processor(lambda: {"current_user": current_user, "viewer": viewer_proxy})
+    app.jinja_env.globals.update(current_user=current_user, current_viewer=viewer)
     request_hooks.install(app, csrf, login_manager)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"

@@ -42,4 +42,7 @@ def csrf_token() -> str:
 def install(app: Flask) -> None:
     """Templates' ``csrf_token()`` becomes this one; call after ``csrf.init_app``."""
     app.jinja_env.globals["csrf_token"] = csrf_token
-    app.context_processor(lambda: {"csrf_token": csrf_token})
+    # Flask-WTF also hands its own functions to every render, over the globals; they are
+    # globals already (its csrf_meta_tag stays one).
+    processors = app.template_context_processors[None]
+    processors[:] = [p for p in processors if getattr(p, "__module__", "") != "flask_wtf.csrf"]

@@ -6,6 +6,8 @@ of them depends on anything but where the app is mounted.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import Flask, current_app, request, url_for
 
 EXTENSION = "vpsshop.layout_urls"
@@ -23,7 +25,7 @@ LAYOUT_LINKS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def layout_urls() -> dict[str, str]:
+def layout_urls() -> SimpleNamespace:
     """The URL of each of ``LAYOUT_LINKS`` for this request's mount point."""
     cache = current_app.extensions.setdefault(EXTENSION, {})
     urls = cache.get(request.script_root)

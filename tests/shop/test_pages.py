@@ -418,3 +418,40 @@ def test_catalogue_fragment_follows_sign_in_and_mount_point(
     assert f'href="/shop/buy/{product.id}"' in mounted
     assert 'href="/shop/vps/sessions"' in mounted
     assert buy not in mounted
+
+
+def _fresh_catalogue_page(client) -> str:
+    """``/`` rendered by the template for this request, without the page cache."""
+    from vpsshop.shop import routes
+
+    with client.application.app_context():
+        cache = client.application.extensions.get("vpsshop.fragments", {})
+        cache.pop(routes._catalogue_page, None)
+    return client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "buyer", "admin"])
+def test_cached_catalogue_page_is_the_template_page(client, login, make_user, product, who):
+    if who != "anonymous":
+        login(make_user(coins=13, admin=who == "admin"))
+        client.get("/")  # takes out the "Signed in." message
+    fresh = _fresh_catalogue_page(client)
+    cached = client.get("/").get_data(as_text=True)
+    assert cached == fresh
+    assert "\x00" not in cached
+    if who != "anonymous":
+        assert "13 coins" in cached
+        assert ('href="/admin/"' in cached) == (who == "admin")
+        token = csrf_token_from(cached)
+        assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+
+
+def test_a_flashed_message_shows_once_on_the_cached_catalogue(client, login, make_user, product):
+    user = make_user()
+    client.get("/")  # the anonymous page is in the cache now
+    login(user)
+    first = client.get("/").get_data(as_text=True)
+    assert "Signed in" in first
+    second = client.get("/").get_data(as_text=True)
+    assert "Signed in" not in second
+    assert user.email in second

@@ -114,6 +114,16 @@ def viewer() -> Any:
     return g.get("viewer") or current_user._get_current_object()
 
 
+def header_viewer() -> CachedViewer | None:
+    """The header's user as a plain value (None when signed out), whichever way it came."""
+    user = viewer()
+    if not user.is_authenticated:
+        return None
+    if isinstance(user, CachedViewer):
+        return user
+    return CachedViewer(str(user.id), user.email, user.coins, user.is_admin)
+
+
 # --- A session's status -----------------------------------------------------------------
 
 

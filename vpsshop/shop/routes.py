@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
-from markupsafe import Markup
+from flask import session as cookie_session
+from flask_login import AnonymousUserMixin, current_user, login_required
+from markupsafe import Markup, escape
 
 from vpsshop import fragments
+from vpsshop.csrf_tokens import csrf_token
 from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, VpsProduct, VpsSession
@@ -23,6 +27,8 @@ from vpsshop.shop import bp, status_card
 from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
 
 NOT_FOUND_MESSAGE = "No such server."
+# Where a cached catalogue page has the session's CSRF token: random per process.
+_CSRF_TOKEN = f"\x00csrf-{secrets.token_hex(8)}\x00"
 LOG_PANEL_LINES = 400
 # Password lines of a node's log (worker-api.md keys), masked in the page's log panel so
 # that the password stays hidden until the buyer reveals it in the credentials card.
@@ -72,9 +78,31 @@ def _no_store(response: Response) -> Response:
 @bp.route("/")
 def catalogue():
     items = tuple(polled_reads.catalogue_page())
-    signed_in = polled_reads.viewer().is_authenticated
-    products = Markup(fragments.render(_products, items, signed_in))
-    return render_template("shop/catalogue.html", items=items, products=products)
+    viewer = polled_reads.header_viewer()
+    if "_flashes" in cookie_session:  # a message shown once: this page is unlike the next
+        return _catalogue_page(items, viewer, request.script_root, csrf_token=csrf_token)
+    # The page is the same for everyone who sees the same catalogue and header; only the
+    # session's CSRF token (in the header's sign-out form) is filled in per answer.
+    page = fragments.render(_catalogue_page, items, viewer)
+    if _CSRF_TOKEN in page:
+        page = page.replace(_CSRF_TOKEN, str(escape(csrf_token())))
+    return page
+
+
+def _catalogue_page(
+    items: polled_reads.Catalogue,
+    viewer: polled_reads.CachedViewer | None,
+    _script_root: str,
+    csrf_token: Callable[[], str] = lambda: _CSRF_TOKEN,
+) -> str:
+    products = Markup(fragments.render(_products, items, viewer is not None))
+    return render_template(
+        "shop/catalogue.html",
+        items=items,
+        products=products,
+        viewer=viewer or AnonymousUserMixin(),
+        csrf_token=csrf_token,
+    )
 
 
 def _products(items: polled_reads.Catalogue, signed_in: bool, _script_root: str) -> str:
