@@ -8,6 +8,7 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from bench import jobs, log_proxy, poll, purchase, report, scaling, seed
 from bench.client import bearer, browser_headers, buy, wait_sessions
 from bench.figures import Figure
 from bench.load import ensure_wrk, wrk_version
-from bench.stack import Stack, procfile
+from bench.stack import LARGE_DATABASE, Process, Stack, procfile
 
 NODES = 4
 SMALL = {"workers": 10, "sessions": 100}
@@ -103,6 +104,47 @@ def polled_paths(
     return figures
 
 
+def grow_large_copy(stack: Stack, seeded: seed.Seeded) -> dict[str, int]:
+    """The small data copied to the large-data database and grown there; its row counts."""
+    stack.copy_to_large()
+    seed.grow_workers(stack.large_dsn, replace(seeded, worker_ids=[]), LARGE["workers"])
+    return seed.grow_history(stack.large_dsn, seeded, LARGE["sessions"], LARGE["ledger"])
+
+
+def scaling_side_by_side(
+    stack: Stack,
+    web: Process,
+    seeded: seed.Seeded,
+    small_counts: dict[str, int],
+    large_counts: dict[str, int],
+    wrk: str | None,
+) -> list[Figure]:
+    """Measurement 5 with a web and a worker process serving the large copy beside ``web``
+    (the small data); both webs are fresh, and they take turns under load."""
+    large_web = stack.start_web("web-large", **stack.large_env)
+    large_worker = stack.start_worker(
+        procfile_worker_class(), name="worker-large", **stack.large_env
+    )
+    sites = [
+        scaling.Site(
+            label,
+            counts,
+            process.url,
+            dsn,
+            browser_headers(process.url, seeded.admin_email, seeded.admin_password),
+        )
+        for label, counts, process, dsn in (
+            ("small", small_counts, web, stack.dsn),
+            ("large", large_counts, large_web, stack.large_dsn),
+        )
+    ]
+    try:
+        return scaling.measure(wrk, *sites, seeded.buyer_tokens, seeded.bench_product_id)
+    finally:
+        stack.stop(large_worker)
+        stack.stop(large_web)
+
+
 def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[Figure], list[str]]:
     """Every measurement in order (or only 1 and 2); the figures and the setup lines for
     the report."""
@@ -114,12 +156,14 @@ def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[
     log(f"{NODES} simulated nodes up; seeding")
     seeded = seed.seed_base(stack.env, node_urls, SMALL["workers"])
     small_counts = seed.grow_history(stack.dsn, seeded, SMALL["sessions"], 0)
+    if not only_polled:
+        log("large data: a copy of the database, grown in bulk SQL")
+        large_counts = grow_large_copy(stack, seeded)
     web = stack.start_web()
     hello = stack.start_hello()
     default_class = procfile_worker_class()
     worker = stack.start_worker(default_class)
     log(f"web {web.url}, hello {hello.url}, worker ({default_class}) up")
-    admin = browser_headers(web.url, seeded.admin_email, seeded.admin_password)
     buyer = browser_headers(web.url, seeded.buyer_emails[0], seeded.buyer_password)
     session_id, route = first_session(stack, web.url, seeded)
     token = seeded.buyer_tokens[0]
@@ -128,17 +172,8 @@ def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[
         log("1. poll path and 2. catalogue against the bare app")
         return polled_paths(wrk, web.url, hello.url, token, buyer, session_id), []
 
-    log("5. scaling, small data")
-    small = scaling.measure(
-        wrk,
-        "small",
-        small_counts,
-        web.url,
-        stack.dsn,
-        admin,
-        seeded.buyer_tokens,
-        seeded.bench_product_id,
-    )
+    log("5. scaling, small and large data side by side")
+    figures += scaling_side_by_side(stack, web, seeded, small_counts, large_counts, wrk)
 
     log("1. poll path and 2. catalogue against the bare app")
     figures += polled_paths(wrk, web.url, hello.url, token, buyer, session_id)
@@ -174,24 +209,6 @@ def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[
     worker = stack.start_worker(default_class)
     wait_sessions(stack.dsn, pending, ("ready", "failed"), 90)
 
-    log("5. scaling, large data (bulk SQL)")
-    seed.grow_workers(stack.dsn, seeded, LARGE["workers"])
-    large_counts = seed.grow_history(stack.dsn, seeded, LARGE["sessions"], LARGE["ledger"])
-    # The small data was measured on a web process fresh from its start; so is the large,
-    # or the hundreds of thousands of requests served in between would weigh on one side.
-    stack.stop(web)
-    web = stack.start_web()
-    large = scaling.measure(
-        wrk,
-        "large",
-        large_counts,
-        web.url,
-        stack.dsn,
-        admin,
-        seeded.buyer_tokens,
-        seeded.bench_product_id,
-    )
-    figures += scaling.figures(small, large)
     setup = [
         f"Stack: Procfile `web` (gunicorn.conf.py defaults: WEB_CONCURRENCY 2, WEB_THREADS 16) "
         f"and the bare app `{hello.command}`; Procfile `worker` with `--worker-class`; "
@@ -202,8 +219,11 @@ def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[
         f"large = {large_counts['workers']} workers / {large_counts['vps_sessions']:,} sessions "
         f"/ {large_counts['coin_transactions']:,} ledger rows (worker rows share the "
         f"{NODES} nodes; all sell every product).",
-        "Bulk-inserted data is followed by VACUUM ANALYZE, and the web process is restarted "
-        "before the large-data measurements, as fresh as it was for the small data.",
+        f"Scaling: the large data is a copy of the small (database {LARGE_DATABASE}, Redis "
+        "db 11) grown in bulk SQL and followed by VACUUM ANALYZE, served by its own web and "
+        "worker processes started beside the small data's; the admin lists are loaded in "
+        f"{scaling.PAIRS} back-to-back pairs (small, then large) and reported by the pair "
+        "of median ratio, then 100 purchases are made on each side.",
         "RATELIMIT_PURCHASES_PER_USER is raised for the run (16 buyers make hundreds of "
         "purchases a minute); the limiter still runs on every purchase.",
         f"Worker class in the Procfile during the other measurements: `{default_class}`.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import requests
 
 from bench.figures import Figure, load_text
@@ -34,11 +36,17 @@ def measure_pairs(
     return pairs
 
 
+def throughput_ratio(path: LoadResult, reference: LoadResult) -> float:
+    """The path's requests per second over its reference's."""
+    return path.rps / reference.rps
+
+
 def median_pair(
     pairs: list[tuple[LoadResult, LoadResult]],
+    ratio_of: Callable[[LoadResult, LoadResult], float] = throughput_ratio,
 ) -> tuple[LoadResult, LoadResult, list[float]]:
     """The pair of median ratio, and every pair's ratio in the order measured."""
-    ratios = [path.rps / hello.rps for path, hello in pairs]
+    ratios = [ratio_of(first, second) for first, second in pairs]
     middle = sorted(range(len(pairs)), key=ratios.__getitem__)[len(pairs) // 2]
     return pairs[middle][0], pairs[middle][1], ratios
 

@@ -23,8 +23,11 @@ REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PG_SERVER = "postgresql://root@127.0.0.1:5432"
 BENCH_DATABASE = "vpsshop_bench"
+# The large data of measurement 5: a copy of the bench database, served beside it.
+LARGE_DATABASE = "vpsshop_bench_large"
 # Neither 0 (development) nor the test suite's indexes.
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/12"
+LARGE_REDIS_URL = "redis://127.0.0.1:6379/11"
 STOP_TIMEOUT = 25.0  # gunicorn's graceful_timeout is 20 s
 READY_TIMEOUT = 60.0
 # The bench's 16 buyers make hundreds of purchases a minute, far past the production
@@ -132,14 +135,29 @@ class Stack:
         """The bench database for psycopg."""
         return f"{PG_SERVER}/{BENCH_DATABASE}"
 
+    @property
+    def large_dsn(self) -> str:
+        """The large-data copy for psycopg."""
+        return f"{PG_SERVER}/{LARGE_DATABASE}"
+
+    @property
+    def large_env(self) -> dict[str, str]:
+        """What a process serving the large-data copy has in place of the bench's own."""
+        return {
+            "DATABASE_URL": f"postgresql+psycopg://root@127.0.0.1:5432/{LARGE_DATABASE}",
+            "REDIS_URL": LARGE_REDIS_URL,
+        }
+
     def reset_data(self) -> None:
-        """A fresh, empty database and an empty Redis db index, then the release phase."""
+        """A fresh, empty database and empty Redis db indexes, then the release phase."""
         with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{LARGE_DATABASE}" WITH (FORCE)')
             conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-        client = redis.Redis.from_url(self.redis_url)
-        client.flushdb()
-        client.close()
+        for url in (self.redis_url, LARGE_REDIS_URL):
+            client = redis.Redis.from_url(url)
+            client.flushdb()
+            client.close()
         release = subprocess.run(
             procfile()["release"],
             shell=True,  # as a platform runs a Procfile line
@@ -151,6 +169,13 @@ class Stack:
         )
         if release.returncode != 0:
             raise RuntimeError(f"release failed:\n{release.stdout}\n{release.stderr}")
+
+    def copy_to_large(self) -> None:
+        """The bench database as it is now, copied to the large-data database (nothing may
+        be connected to it: call before the web and worker processes start)."""
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{LARGE_DATABASE}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{LARGE_DATABASE}" TEMPLATE "{BENCH_DATABASE}"')
 
     def start(self, name: str, command: str, port: int | None = None, **env: str) -> Process:
         """Start ``command`` as a platform runs a Procfile line, in its own process group."""
@@ -212,11 +237,13 @@ class Stack:
         self.wait_http(process, "/")
         return process
 
-    def start_worker(self, worker_class: str, *extra: str) -> Process:
+    def start_worker(self, worker_class: str, *extra: str, name: str = "", **env: str) -> Process:
         """The Procfile's ``worker`` line with the given RQ worker class."""
-        client = redis.Redis.from_url(self.redis_url)
+        client = redis.Redis.from_url(env.get("REDIS_URL", self.redis_url))
         before = client.smembers("rq:workers")
-        process = self.start(f"worker-{worker_class}", worker_command(worker_class, *extra))
+        process = self.start(
+            name or f"worker-{worker_class}", worker_command(worker_class, *extra), **env
+        )
         deadline = time.monotonic() + READY_TIMEOUT
         try:
             # A new name in RQ's registry: it listens on the queue now.

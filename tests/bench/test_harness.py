@@ -9,6 +9,7 @@ import pytest
 from bench.figures import spread
 from bench.load import LoadResult, parse_wrk, percentile
 from bench.poll import median_pair
+from bench.scaling import p50_ratio
 from bench.stack import hello_command, procfile, worker_command
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000/
@@ -77,3 +78,13 @@ def test_the_poll_figure_is_the_pair_of_median_ratio():
     path, hello, ratios = median_pair(pairs)
     assert ratios == [0.5, 0.9, 0.25]
     assert (path.rps, hello.rps) == (50, 100)
+
+
+def test_the_scaling_figure_is_the_pair_of_median_p50_ratio():
+    def run(p50_ms: float) -> LoadResult:
+        return LoadResult("x", 100.0, p50_ms, 2 * p50_ms, 100, 0, 1.0, 4, "wrk")
+
+    pairs = [(run(10), run(30)), (run(20), run(24)), (run(10), run(11))]
+    small, large, ratios = median_pair(pairs, p50_ratio)
+    assert ratios == pytest.approx([3.0, 1.2, 1.1])
+    assert (small.p50_ms, large.p50_ms) == (20, 24)
