@@ -222,8 +222,8 @@ def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[
         f"Scaling: the large data is a copy of the small (database {LARGE_DATABASE}, Redis "
         "db 11) grown in bulk SQL and followed by VACUUM ANALYZE, served by its own web and "
         "worker processes started beside the small data's; the admin lists are loaded in "
-        f"{scaling.PAIRS} back-to-back pairs (small, then large) and reported by the pair "
-        "of median ratio, then 100 purchases are made on each side.",
+        f"{scaling.PAIRS} back-to-back pairs (small, then large), and so are bursts of "
+        f"{scaling.PURCHASES} purchases; each is reported by the pair of median ratio.",
         "RATELIMIT_PURCHASES_PER_USER is raised for the run (16 buyers make hundreds of "
         "purchases a minute); the limiter still runs on every purchase.",
         f"Worker class in the Procfile during the other measurements: `{default_class}`.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import requests
 
@@ -15,6 +16,7 @@ SECONDS = 5
 # pair of median ratio, so one burst of a noisy neighbour does not decide it.
 PAIRS = 3
 TARGET_RATIO = 0.5
+T = TypeVar("T")
 
 
 def check(url: str, headers: dict[str, str]) -> None:
@@ -42,9 +44,9 @@ def throughput_ratio(path: LoadResult, reference: LoadResult) -> float:
 
 
 def median_pair(
-    pairs: list[tuple[LoadResult, LoadResult]],
-    ratio_of: Callable[[LoadResult, LoadResult], float] = throughput_ratio,
-) -> tuple[LoadResult, LoadResult, list[float]]:
+    pairs: list[tuple[T, T]],
+    ratio_of: Callable[[T, T], float] = throughput_ratio,
+) -> tuple[T, T, list[float]]:
     """The pair of median ratio, and every pair's ratio in the order measured."""
     ratios = [ratio_of(first, second) for first, second in pairs]
     middle = sorted(range(len(pairs)), key=ratios.__getitem__)[len(pairs) // 2]
