@@ -380,6 +380,50 @@ def test_purchase_form_refuses_bad_keys_inline(app, client, login, world):
     check()
 
 
+@pytest.mark.parametrize("reason", ["\x00", "goodwill\x00", "a\x00b"])
+def test_a_coin_reason_with_a_nul_is_refused_on_the_form(app, client, login, world, reason):
+    # PostgreSQL cannot store NUL in text: the reason is refused before the ledger runs.
+    login(world.admin)
+    url = f"/admin/users/coins/?id={world.ids['user']}"
+    token = csrf_token_from(client.get(url).get_data(as_text=True))
+    before = fingerprint()
+    data = {"csrf_token": token, "op": "add", "amount": "5", "reason": reason}
+    response = client.post(url, data=data)
+    assert response.status_code == 400
+    assert "NUL" in _page_refusal(response)
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "set"])
+def test_a_coin_reason_with_a_nul_is_refused_by_the_api(app, client, world, op):
+    before = fingerprint()
+    response = _call(
+        client, world, "api.admin_adjust_coins", json={"op": op, "amount": 1, "reason": "a\x00"}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_reason"
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body"),
+    [
+        ("api.admin_create_product", {"name": "a\x00b", "price_coins": 3, "provision_action": 1}),
+        (
+            "api.admin_register_worker",
+            {"name": "a\x00", "base_url": "http://127.0.0.1:9", "max_sessions": 2, "token": "t"},
+        ),
+        ("api.admin_update_worker", {"name": "\x00node"}),
+    ],
+)
+def test_a_name_with_a_nul_is_refused(app, client, world, endpoint, body):
+    before = fingerprint()
+    response = _call(client, world, endpoint, json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_name"
+    assert fingerprint() == before
+
+
 def test_admin_coin_form_refuses_bad_values_inline(app, client, login, world):
     login(world.admin)
     url = f"/admin/users/coins/?id={world.ids['user']}"

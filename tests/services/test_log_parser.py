@@ -345,6 +345,12 @@ def test_overlong_values_are_ignored():
     assert reading.details is None
 
 
+def test_nul_characters_in_a_log_are_dropped():
+    log = "Host: 203.0.113.7\nUsername: ad\x00min\nPassword: s3\x00cret\n"
+    assert parse_log(log, 2).details == details()
+    assert parse_log("ERROR: dis\x00k full", 2).failure == "ERROR: disk full"
+
+
 def test_strip_ansi():
     assert strip_ansi("\x1b[31mred\x1b[0m \x1b[2Kline\x1b]8;;http://x\x1b\\link") == "red linelink"
 

@@ -532,6 +532,14 @@ def test_unhealthy_threshold_is_configurable(db, make_worker):
     assert not workers.is_healthy(worker)
 
 
+def test_a_nul_in_a_node_error_is_dropped_before_it_is_stored(db, make_worker):
+    worker = make_worker()
+    workers.record_failure(worker, "bad answer: a\x00b")
+    db.session.commit()
+    db.session.refresh(worker)
+    assert worker.last_error == "bad answer: ab"
+
+
 def test_last_error_is_cut_to_500_characters(db, make_worker):
     worker = make_worker()
     workers.record_failure(worker, "x" * 2000)

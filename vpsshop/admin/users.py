@@ -17,6 +17,9 @@ from vpsshop.extensions import db
 from vpsshop.models import User
 from vpsshop.services import ledger
 
+# A refusal from the ledger shown under the field it is about (the amount otherwise).
+_FIELD_OF_ERROR = {"reason_required": "reason", "invalid_reason": "reason", "invalid_op": "op"}
+
 
 class AdjustCoinsForm(BaseForm):
     op = SelectField(
@@ -63,7 +66,8 @@ class UserView(ReadOnlyModelView):
                     db.session.commit()
                 except ServiceError as error:
                     db.session.rollback()
-                    form.amount.errors = [*form.amount.errors, error.message]
+                    field = _FIELD_OF_ERROR.get(error.code, form.amount.name)
+                    form[field].errors = [*form[field].errors, error.message]
                     status = error.status
                 else:
                     flash(

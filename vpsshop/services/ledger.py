@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from vpsshop.errors import InsufficientCoins, NotFound, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import CoinTransaction, TransactionKind, User, VpsSession
+from vpsshop.services.text import refuse_nul
 
 MAX_AMOUNT = 1_000_000_000
 ADMIN_OPS = ("add", "sub", "set")
@@ -38,7 +39,7 @@ def _check_reason(reason: object) -> str:
     reason = reason.strip()
     if len(reason) > 500:
         raise ValidationError("The reason is longer than 500 characters.", code="invalid_reason")
-    return reason
+    return refuse_nul(reason, "reason", "invalid_reason")
 
 
 def _record(

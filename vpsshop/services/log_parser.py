@@ -148,7 +148,8 @@ def _split_host(value: str) -> tuple[str | None, int | None]:
 def parse_log(text: str, action: int) -> LogReading:
     """Parse a whole log; ``action`` (1 Linux, 2 Windows, 3 Test) picks the default port."""
     found: dict[str, str | int] = {}
-    for raw_line in strip_ansi(text).splitlines():
+    # A NUL means nothing in a log, and PostgreSQL cannot store it in the values kept.
+    for raw_line in strip_ansi(text).replace("\x00", "").splitlines():
         line = _strip_prefix(raw_line)
         if not line:
             continue

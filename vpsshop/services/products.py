@@ -13,6 +13,7 @@ from vpsshop.extensions import db
 from vpsshop.models import VpsProduct, Worker
 from vpsshop.models.product import PROVISION_ACTIONS
 from vpsshop.services import audit, workers
+from vpsshop.services.text import refuse_nul
 
 MAX_PRICE = 1_000_000_000
 MAX_DURATION_MINUTES = 60 * 24 * 366
@@ -44,7 +45,7 @@ def check_name(name: object) -> str:
     name = name.strip()
     if len(name) > 100:
         raise ValidationError("The name is longer than 100 characters.", code="invalid_name")
-    return name
+    return refuse_nul(name, "name", "invalid_name")
 
 
 def check_price(price: object) -> int:

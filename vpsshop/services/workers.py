@@ -19,6 +19,7 @@ from vpsshop.extensions import db
 from vpsshop.models import ACTIVE_STATUSES, VpsProduct, VpsSession, Worker, WorkerStatus
 from vpsshop.models import vps_product_workers as product_workers
 from vpsshop.services import audit, crypto
+from vpsshop.services.text import refuse_nul
 
 MAX_URL_LENGTH = 500
 MAX_NAME_LENGTH = 100
@@ -89,7 +90,7 @@ def _check_name(raw: object) -> str:
         raise ValidationError(
             f"The worker name is longer than {MAX_NAME_LENGTH} characters.", code="invalid_name"
         )
-    return name
+    return refuse_nul(name, "worker name", "invalid_name")
 
 
 def _check_max_sessions(raw: object) -> int:
@@ -299,13 +300,26 @@ def _eligible_workers_query(product: VpsProduct, exclude: Iterable[uuid.UUID] = 
     return query
 
 
-def _least_loaded_first(candidates: list[Worker]) -> list[Worker]:
-    """The candidates with a free slot by the committed counts, least loaded first and in
-    random order among ties (so equal workers share the load)."""
-    counts = active_session_counts(w.id for w in candidates)
-    free = [w for w in candidates if counts[w.id] < w.max_sessions]
-    random.shuffle(free)
-    return sorted(free, key=lambda w: counts[w.id])
+def _least_loaded_first(query) -> list[uuid.UUID]:
+    """The ids of ``query``'s workers with a free slot by the committed counts, least
+    loaded first and in random order among ties (so equal workers share the load).
+
+    One query of ids and counts: loading every candidate as an object and counting in a
+    second query (its IN list as long as the node list) made each purchase pay for every
+    node (bench: purchase latency at 100 workers)."""
+    active = func.count(VpsSession.id)
+    rows = db.session.execute(
+        query.outerjoin(
+            VpsSession,
+            (VpsSession.worker_id == Worker.id)
+            & VpsSession.status.in_([status.value for status in ACTIVE_STATUSES]),
+        )
+        .with_only_columns(Worker.id, active)
+        .group_by(Worker.id)
+        .having(active < Worker.max_sessions)
+    ).all()
+    random.shuffle(rows)
+    return [worker_id for worker_id, _ in sorted(rows, key=lambda row: row[1])]
 
 
 def _lock_if_free(query, worker_id: uuid.UUID) -> Worker | None:
@@ -339,8 +353,8 @@ def reserve_slot(product: VpsProduct, exclude: Iterable[uuid.UUID] = ()) -> Work
     never wait on each other crosswise.
     """
     query = _eligible_workers_query(product, exclude)
-    for candidate in _least_loaded_first(list(db.session.execute(query).scalars())):
-        worker = _lock_if_free(query, candidate.id)
+    for worker_id in _least_loaded_first(query):
+        worker = _lock_if_free(query, worker_id)
         if worker is not None:
             return worker
     return None
@@ -394,7 +408,8 @@ def record_failure(worker: Worker, error: str) -> None:
     """A failed call or probe: count it, keep last_error/last_error_at. Caller commits."""
     # Incremented in SQL: two jobs failing on the same node at once both count.
     worker.consecutive_failures = Worker.consecutive_failures + 1
-    worker.last_error = (error or "unknown error")[:MAX_ERROR_LENGTH]
+    # The message may quote the node; PostgreSQL cannot store a NUL in text.
+    worker.last_error = (error.replace("\x00", "") or "unknown error")[:MAX_ERROR_LENGTH]
     worker.last_error_at = datetime.now(UTC)
     db.session.flush()
 
