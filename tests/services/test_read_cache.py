@@ -361,3 +361,18 @@ def test_a_logged_out_cookie_gets_nothing_from_the_cache(app, client, login, mak
     page = thief.get("/").get_data(as_text=True)
     assert 'data-testid="balance"' not in page
     assert "Sign in" in page
+
+
+def test_redis_answers_are_parsed_by_hiredis(app):
+    # Every polled request makes one Redis round trip; the C parser (hiredis, pinned in
+    # requirements.txt) reads its answer. A missing wheel would fall back silently.
+    from redis._parsers import _HiredisParser
+
+    from vpsshop.queue import get_redis
+
+    with app.app_context():
+        connection = get_redis().connection_pool.get_connection()
+        try:
+            assert isinstance(connection._parser, _HiredisParser)
+        finally:
+            get_redis().connection_pool.release(connection)
