@@ -32,6 +32,7 @@ PACKAGES = (
     "Flask-Admin",
     "rq",
     "redis",
+    "hiredis",
     "gunicorn",
     "psycopg",
 )
