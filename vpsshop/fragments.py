@@ -2,16 +2,19 @@
 
 A fragment is rendered by a function of hashable arguments (the values it shows) and of
 the app's mount point; the same arguments give the same HTML, so it is rendered once.
-Nothing secret goes in: the status card keeps a placeholder where the password goes.
+What differs per answer (a CSRF token, an elapsed time, a password: nothing secret is
+kept) is rendered as a ``placeholder`` and filled in by ``fill``.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from flask import current_app, request
+from markupsafe import escape
 
 EXTENSION = "vpsshop.fragments"
 # Fragments kept per kind and process (a few KB each).
@@ -26,3 +29,15 @@ def render(build: Callable[..., str], *args: Any) -> str:
         cached = caches.setdefault(build, lru_cache(maxsize=FRAGMENTS_PER_KIND)(build))
     # URLs in a fragment depend on where the app is mounted.
     return cached(*args, request.script_root)
+
+
+def placeholder(name: str) -> str:
+    """A marker for a value filled in per answer: random per process, with NUL bytes, so
+    no rendered value can contain it."""
+    return f"\x00{name}-{secrets.token_hex(8)}\x00"
+
+
+def fill(html: str, marker: str, value: Callable[[], str]) -> str:
+    """``html`` with ``marker`` replaced by ``value()``, escaped; ``value`` is called only
+    when the marker is there."""
+    return html.replace(marker, str(escape(value()))) if marker in html else html

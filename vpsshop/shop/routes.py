@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask import session as cookie_session
 from flask_login import AnonymousUserMixin, current_user, login_required
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from vpsshop import fragments
 from vpsshop.csrf_tokens import csrf_token
@@ -27,8 +26,8 @@ from vpsshop.shop import bp, status_card
 from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
 
 NOT_FOUND_MESSAGE = "No such server."
-# Where a cached catalogue page has the session's CSRF token: random per process.
-_CSRF_TOKEN = f"\x00csrf-{secrets.token_hex(8)}\x00"
+# Where a cached catalogue page has the session's CSRF token.
+_CSRF_TOKEN = fragments.placeholder("csrf")
 LOG_PANEL_LINES = 400
 # Password lines of a node's log (worker-api.md keys), masked in the page's log panel so
 # that the password stays hidden until the buyer reveals it in the credentials card.
@@ -83,10 +82,7 @@ def catalogue():
         return _catalogue_page(items, viewer, request.script_root, csrf_token=csrf_token)
     # The page is the same for everyone who sees the same catalogue and header; only the
     # session's CSRF token (in the header's sign-out form) is filled in per answer.
-    page = fragments.render(_catalogue_page, items, viewer)
-    if _CSRF_TOKEN in page:
-        page = page.replace(_CSRF_TOKEN, str(escape(csrf_token())))
-    return page
+    return fragments.fill(fragments.render(_catalogue_page, items, viewer), _CSRF_TOKEN, csrf_token)
 
 
 def _catalogue_page(

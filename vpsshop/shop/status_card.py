@@ -7,13 +7,11 @@ decrypted per answer (the cached rendering holds a placeholder, never the passwo
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import render_template
-from markupsafe import escape
 
 from vpsshop import fragments
 from vpsshop.models import FINAL_STATUSES, SessionStatus
@@ -25,9 +23,8 @@ STEPS = (("paid", "Paid"), ("creating", "Creating"), ("booting", "Booting"), ("r
 # provision_action values whose VMs are reached over RDP (Windows, Test).
 RDP_ACTIONS = (2, 3)
 TEMPLATE = "shop/_session_status.html"
-# Placeholders no rendered value can contain: random per process, with NUL bytes.
-_ELAPSED = f"\x00elapsed-{secrets.token_hex(8)}\x00"
-_PASSWORD = f"\x00password-{secrets.token_hex(8)}\x00"
+_ELAPSED = fragments.placeholder("elapsed")
+_PASSWORD = fragments.placeholder("password")
 
 
 def format_duration(seconds: float) -> str:
@@ -69,16 +66,19 @@ def steps(session: SessionView) -> list[dict[str, str]]:
     return items
 
 
+def _end(session: SessionView) -> datetime | None:
+    """When the server stopped running (its last change once final); None while it runs."""
+    return session.ended_at or (session.updated_at if session.status in FINAL_STATUSES else None)
+
+
 def elapsed(session: SessionView) -> str:
     """How long the server has run (or ran, once final)."""
-    end = session.ended_at or (session.updated_at if session.status in FINAL_STATUSES else None)
-    return format_duration(((end or datetime.now(UTC)) - session.created_at).total_seconds())
+    end = _end(session) or datetime.now(UTC)
+    return format_duration((end - session.created_at).total_seconds())
 
 
 def context(session: SessionView) -> dict[str, Any]:
     """What the status card needs, the same for the page and its polled partial."""
-    final = session.status in FINAL_STATUSES
-    end = session.ended_at or (session.updated_at if final else None)
     ready_after = None
     if session.ready_at is not None:
         ready_after = format_duration((session.ready_at - session.created_at).total_seconds())
@@ -87,10 +87,10 @@ def context(session: SessionView) -> dict[str, Any]:
     version = f"{session.status}|{session.updated_at.timestamp() if session.updated_at else 0}"
     return {
         "session": session,
-        "final": final,
+        "final": session.status in FINAL_STATUSES,
         "steps": steps(session),
         "elapsed": elapsed(session),
-        "running": end is None,
+        "running": _end(session) is None,
         "ready_after": ready_after,
         "refunded": refunded,
         "credentials": details,
@@ -110,9 +110,7 @@ def _layout(session: SessionView, _script_root: str) -> str:
 
 def render(session: SessionView) -> str:
     """The card as the template renders it, from this process's cached layout."""
-    html = fragments.render(_layout, session)
-    html = html.replace(_ELAPSED, str(escape(elapsed(session))))
-    if _PASSWORD in html:
-        password = crypto.decrypt(session.rdp_password_encrypted or "")
-        html = html.replace(_PASSWORD, str(escape(password)))
-    return html
+    html = fragments.fill(fragments.render(_layout, session), _ELAPSED, lambda: elapsed(session))
+    return fragments.fill(
+        html, _PASSWORD, lambda: crypto.decrypt(session.rdp_password_encrypted or "")
+    )
