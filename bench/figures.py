@@ -38,6 +38,11 @@ def load_text(result: LoadResult) -> str:
     return text
 
 
+def ratios_text(ratios: list[float]) -> str:
+    """``the 3 pairs' ratios 0.51, 0.59, 0.44``: every pair behind a median-pair figure."""
+    return f"the {len(ratios)} pairs' ratios " + ", ".join(f"{r:.2f}" for r in ratios)
+
+
 def spread(values: list[float]) -> dict[str, float]:
     """p50 and p99 (nearest rank) of ``values`` in milliseconds, and their count."""
     if not values:

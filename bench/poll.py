@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import requests
 
-from bench.figures import Figure, load_text
+from bench.figures import Figure, load_text, ratios_text
 from bench.load import LoadResult, run_load
 
 CONNECTIONS = 64
@@ -73,8 +73,8 @@ def measure_paths(
                 section=section,
                 what=f"{label}, {CONNECTIONS} connections, {PAIRS} x {SECONDS} s",
                 value=load_text(path),
-                reference=f"bare Flask app {hello.rps:,.0f} req/s right after; the "
-                f"{PAIRS} pairs' ratios " + ", ".join(f"{r:.2f}" for r in ratios),
+                reference=f"bare Flask app {hello.rps:,.0f} req/s right after; "
+                + ratios_text(ratios),
                 ratio=ratio,
                 target=f">= {TARGET_RATIO:.0%} of the bare app (median of {PAIRS} pairs)",
                 met=ratio >= TARGET_RATIO and errors == 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.client import buy_concurrently, wait_sessions
-from bench.figures import Figure, load_text, spread, spread_text
+from bench.figures import Figure, load_text, ratios_text, spread, spread_text
 from bench.load import LoadResult, run_load
 from bench.poll import check, median_pair
 
@@ -75,8 +75,7 @@ def page_figures(wrk: str | None, small: Site, large: Site) -> list[Figure]:
                 what=f"{what}, {PAGE_CONNECTIONS} connections, {PAIRS} x {PAGE_SECONDS} s: "
                 f"{large.size}",
                 value=load_text(b),
-                reference=f"{small.size}: {load_text(a)}; the {PAIRS} pairs' ratios "
-                + ", ".join(f"{r:.2f}" for r in ratios),
+                reference=f"{small.size}: {load_text(a)}; {ratios_text(ratios)}",
                 ratio=ratio,
                 target=f"p50 within {TARGET}x (median of {PAIRS} pairs)",
                 met=ratio <= TARGET and errors == 0,
@@ -114,8 +113,7 @@ def purchase_figure(small: Site, large: Site, tokens: list[str], product_id: str
         section="5. Scaling",
         what=f"purchase-and-create, 16 buyers, {PAIRS} x {PURCHASES}: {large.size}",
         value=spread_text(large_ms),
-        reference=f"{small.size}: {spread_text(small_ms)}; the {PAIRS} pairs' ratios "
-        + ", ".join(f"{r:.2f}" for r in ratios),
+        reference=f"{small.size}: {spread_text(small_ms)}; {ratios_text(ratios)}",
         ratio=ratio,
         target=f"p50 within {TARGET}x (median of {PAIRS} pairs)",
         met=ratio <= TARGET,

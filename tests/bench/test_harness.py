@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from bench.figures import spread
+from bench.figures import ratios_text, spread
 from bench.load import LoadResult, parse_wrk, percentile
 from bench.poll import median_pair
 from bench.scaling import p50_ratio
@@ -88,3 +88,7 @@ def test_the_scaling_figure_is_the_pair_of_median_p50_ratio():
     small, large, ratios = median_pair(pairs, p50_ratio)
     assert ratios == pytest.approx([3.0, 1.2, 1.1])
     assert (small.p50_ms, large.p50_ms) == (20, 24)
+
+
+def test_a_median_pair_figure_names_every_pair():
+    assert ratios_text([0.514, 0.59, 0.436]) == "the 3 pairs' ratios 0.51, 0.59, 0.44"
