@@ -68,22 +68,34 @@ def polled_paths(
     wrk: str | None, web_url: str, hello_url: str, token: str, buyer: dict, session_id: str
 ) -> list[Figure]:
     """Measurements 1 and 2: the polled paths and the catalogue against the bare app."""
+    session_url = f"{web_url}/api/v1/vps/sessions/{session_id}"
+    partial_url = f"{web_url}/vps/sessions/{session_id}/status"
+    products_url = f"{web_url}/api/v1/vps/products"
+    api, page = bearer(token), buyer
     figures = poll.measure_paths(
         wrk,
         "1. Poll path",
         hello_url,
         [
-            (
-                "poll.api_session",
-                "GET /api/v1/vps/sessions/<id>",
-                f"{web_url}/api/v1/vps/sessions/{session_id}",
-                bearer(token),
+            poll.not_modified_path(
+                "poll.api_session_304", "GET /api/v1/vps/sessions/<id>", session_url, api
             ),
-            (
+            poll.not_modified_path(
+                "poll.status_partial_304", "GET /vps/sessions/<id>/status", partial_url, page
+            ),
+            poll.path(
+                "poll.api_session",
+                "GET /api/v1/vps/sessions/<id>, 200",
+                session_url,
+                api,
+                target=0.2,
+            ),
+            poll.path(
                 "poll.status_partial",
-                "GET /vps/sessions/<id>/status (page's partial)",
-                f"{web_url}/vps/sessions/{session_id}/status",
-                buyer,
+                "GET /vps/sessions/<id>/status, 200",
+                partial_url,
+                page,
+                target=0,
             ),
         ],
     )
@@ -92,13 +104,18 @@ def polled_paths(
         "2. Catalogue",
         hello_url,
         [
-            (
-                "catalogue.api_products",
-                "GET /api/v1/vps/products",
-                f"{web_url}/api/v1/vps/products",
-                bearer(token),
+            poll.not_modified_path(
+                "catalogue.api_products_304", "GET /api/v1/vps/products", products_url, api
             ),
-            ("catalogue.page", "GET / (signed in)", f"{web_url}/", buyer),
+            poll.not_modified_path("catalogue.page_304", "GET / (signed in)", f"{web_url}/", page),
+            poll.path(
+                "catalogue.api_products",
+                "GET /api/v1/vps/products, 200",
+                products_url,
+                api,
+                target=0,
+            ),
+            poll.path("catalogue.page", "GET / (signed in), 200", f"{web_url}/", page, target=0),
         ],
     )
     return figures

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
-from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from vpsshop import csrf_tokens, fixed_urls, request_hooks
 from vpsshop.config import load_config
 from vpsshop.extensions import csrf, db, login_manager, migrate
 
@@ -51,17 +48,7 @@ def register_extensions(app: Flask) -> None:
         install_idle_ping(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
-    csrf_tokens.install(app)
-    fixed_urls.install(app)
-    # Templates get the lazy current_user proxy: a page that never shows the user (the
-    # polled status card) does not load it. Flask-Login's own processor loads it always.
-    # The header shows ``current_viewer()``: current_user, or the read cache's copy a page
-    # put in g. Globals, not a context processor: nothing is added to each render.
-    login_manager.init_app(app, add_context_processor=False)
-    from vpsshop.services.polled_reads import viewer
-
-    app.jinja_env.globals.update(current_user=current_user, current_viewer=viewer)
-    request_hooks.install(app, csrf, login_manager)
+    login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
@@ -75,24 +62,11 @@ def register_extensions(app: Flask) -> None:
     init_limits(app)
 
     from vpsshop import models  # noqa: F401  (tables must be known to Alembic)
-    from vpsshop.security import login_revoked
-    from vpsshop.services import read_cache
+    from vpsshop.auth.login import register_login_loaders
+    from vpsshop.services import versions
 
-    read_cache.install()  # every commit invalidates the cached reads it changes
-
-    @login_manager.user_loader
-    def load_user(raw_id: str):
-        if login_revoked():  # a copy of a cookie that was logged out
-            return None
-        user_id, _, version = raw_id.partition(":")
-        try:
-            user = db.session.get(models.User, uuid.UUID(user_id))
-        except ValueError:
-            return None
-        # A changed password bumps session_version and ends older logins.
-        if user is None or str(user.session_version) != version:
-            return None
-        return user
+    versions.install()  # every commit moves the versions of what it changed
+    register_login_loaders(login_manager)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -95,6 +95,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Comma-separated Fernet keys, newest first; see services/crypto.py.
         "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS", ""),
         "RQ_QUEUE_NAME": os.environ.get("RQ_QUEUE_NAME", "vpsshop"),
+        # Every key the shop writes in Redis starts with this (vpsshop/redis_keys.py).
+        "REDIS_KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", ""),
         # Timeouts for calls to worker nodes (seconds).
         "NODE_CONNECT_TIMEOUT": _float_env("NODE_CONNECT_TIMEOUT", 3.0),
         "NODE_READ_TIMEOUT": _float_env("NODE_READ_TIMEOUT", 10.0),
@@ -104,10 +106,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WATCH_INTERVAL_SECONDS": _float_env("WATCH_INTERVAL_SECONDS", 3.0),
         "PROVISION_TIMEOUT_SECONDS": _int_env("PROVISION_TIMEOUT_SECONDS", 600),
         "LOG_CACHE_SECONDS": _float_env("LOG_CACHE_SECONDS", 2.0),
-        # Polled reads from Redis (services/read_cache.py); invalidated on every commit,
-        # this bounds only how long a change missed while Redis was unreachable can linger.
-        "READ_CACHE_ENABLED": os.environ.get("READ_CACHE_ENABLED", "1") != "0",
-        "READ_CACHE_SECONDS": _int_env("READ_CACHE_SECONDS", 60),
+        # Open event streams per web process; past it new ones get 503 with Retry-After.
+        "EVENTS_MAX_STREAMS": _int_env("EVENTS_MAX_STREAMS", 8),
         # A pooled connection idle for longer is pinged before use (vpsshop/db_pool.py).
         "DATABASE_PING_AFTER_IDLE_SECONDS": _float_env("DATABASE_PING_AFTER_IDLE_SECONDS", 1.0),
         "STOP_RETRY_BASE_SECONDS": _float_env("STOP_RETRY_BASE_SECONDS", 2.0),
@@ -127,6 +127,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     config.update(overrides)
     config["ENV_NAME"] = env
+    # Two deployments sharing one Redis database keep apart by their queue's name.
+    config["REDIS_KEY_PREFIX"] = config["REDIS_KEY_PREFIX"] or config["RQ_QUEUE_NAME"]
     if not config["SECRET_KEY"]:
         if env not in DEV_ENVIRONMENTS:
             raise RuntimeError(

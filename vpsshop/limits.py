@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
-from flask.globals import request_ctx
 from flask.wrappers import Response
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
@@ -38,8 +37,6 @@ limiter = Limiter(key_func=get_remote_address)
 
 LOGIN_ENDPOINTS = ("auth.login", "api.create_token")
 PURCHASE_ENDPOINTS = ("shop.buy", "api.purchase_and_create")
-# Where Flask-Limiter keeps a request's state, once a limit check made it.
-LIMITER_REQUEST_STATE = "_limiter_request_context"
 
 
 # Fixed Flask-Limiter settings; the limits themselves are in config.py (RATE_LIMITS).
@@ -53,7 +50,6 @@ LIMITER_SETTINGS: dict[str, object] = {
     # web process its own counters, which is no limit at all once scaled out.
     "RATELIMIT_SWALLOW_ERRORS": True,
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": False,
-    "RATELIMIT_KEY_PREFIX": "vpsshop-rl",
     # Short timeouts: an unreachable Redis must not hang the sign-in page.
     "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
 }
@@ -89,16 +85,9 @@ def account_key() -> str:
 
 
 def buyer_key() -> str:
-    """The buyer: the signed-in user, else the API token's user, else the address."""
+    """The buyer (signed in by cookie or API token), else the address."""
     if current_user.is_authenticated:
         return "user:" + str(current_user.id)
-    if request.path.startswith("/api/"):
-        from vpsshop.services.tokens import user_for_token
-
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
-        if user is not None:
-            return "user:" + str(user.id)
     return address_key()
 
 
@@ -167,44 +156,10 @@ def init_limits(app: Flask) -> None:
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
     for key, value in LIMITER_SETTINGS.items():
         app.config.setdefault(key, value)
+    # Counters of deployments sharing one Redis stay apart (vpsshop/redis_keys.py).
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["REDIS_KEY_PREFIX"] + ":rl")
     limiter.init_app(app)
-    # Every limit here is attached to its view and checked by that view's wrapper; the
-    # app-wide before_request check would evaluate no limit, on every request.
-    hooks = app.before_request_funcs.get(None, [])
-    app.before_request_funcs[None] = [
-        hook
-        for hook in hooks
-        if getattr(hook, "__func__", None) is not Limiter._check_request_limit
-    ]
-    # Its after-request hook (conditional deductions: failed sign-ins) and teardown work on
-    # state that only a limit check creates; without one they would create it to find it
-    # empty, on every request.
-    app.after_request_funcs[None] = [
-        _after_a_limit_check(hook, passthrough=True) if _is_limiter_hook(hook) else hook
-        for hook in app.after_request_funcs.get(None, [])
-    ]
-    app.teardown_request_funcs[None] = [
-        _after_a_limit_check(hook, passthrough=False) if _is_limiter_hook(hook) else hook
-        for hook in app.teardown_request_funcs.get(None, [])
-    ]
     app.register_error_handler(RateLimitExceeded, rate_limited)
-
-
-def _is_limiter_hook(hook: Callable) -> bool:
-    owner = getattr(hook, "__self__", None) or next(iter(getattr(hook, "args", ())), None)
-    return owner is limiter
-
-
-def _after_a_limit_check(hook: Callable, passthrough: bool) -> Callable:
-    """``hook`` only for requests whose limits were checked (Flask-Limiter's request state
-    exists); else the response passes through untouched."""
-
-    def gated(value: Any) -> Any:
-        if hasattr(request_ctx, LIMITER_REQUEST_STATE):
-            return hook(value)
-        return value if passthrough else None
-
-    return gated
 
 
 def _wrap(app: Flask, endpoints: tuple[str, ...], *decorators: Callable) -> None:

@@ -7,10 +7,11 @@ import secrets
 from typing import Any
 
 from flask import Flask, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask.wrappers import Response
 from flask_login import user_logged_in, user_logged_out
 
-from vpsshop.cookie_session import CookieSessionInterface
+from vpsshop.redis_keys import redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +19,6 @@ logger = logging.getLogger(__name__)
 # each sign-in gets an id, and logout lists that id in Redis for as long as a cookie can
 # live (PERMANENT_SESSION_LIFETIME, which Flask also uses as the signature's max age).
 LOGIN_ID_KEY = "_login_id"
-REVOKED_PREFIX = "vpsshop:revoked-login:"
 
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
@@ -31,6 +31,21 @@ CSP_TEMPLATE = (
     "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
     "object-src 'none'; frame-ancestors 'none'"
 )
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, Secure whenever the request came over HTTPS.
+
+    Behind a proxy the scheme comes from ``X-Forwarded-Proto`` via ProxyFix, which
+    ``TRUST_PROXY_HOPS`` turns on.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def _revoked_key(login_id: str) -> str:
+    return redis_key("revoked-login", login_id)
 
 
 def csp_nonce() -> str:
@@ -52,45 +67,28 @@ def _on_logout(_app: Any, **_extra: Any) -> None:
 
     ttl = int(current_app.permanent_session_lifetime.total_seconds())
     try:
-        get_redis().set(REVOKED_PREFIX + login_id, 1, ex=max(ttl, 1))
+        get_redis().set(_revoked_key(login_id), 1, ex=max(ttl, 1))
     except Exception:  # the browser's cookie is cleared anyway; only a copy would survive
         logger.warning("logout revocation not stored: redis unavailable")
 
 
-def revoked_login_key() -> str | None:
-    """The Redis key that marks this cookie's login as logged out; None without a login."""
-    login_id = session.get(LOGIN_ID_KEY)
-    return REVOKED_PREFIX + login_id if isinstance(login_id, str) and login_id else None
-
-
-def note_revocation(revoked: bool) -> None:
-    """Record this request's revocation check; a revoked login leaves the cookie empty."""
-    g.login_revoked = revoked
-    if revoked:
-        session.clear()
-        g.pop("_login_user", None)  # in case something loaded the user already
-
-
 def login_revoked() -> bool:
-    """Whether this cookie's login was logged out (checked once per request).
-
-    Checked where a login is used, not on every request: by the user loader, before the
-    database is asked, and by the cached polled reads in the same Redis round trip as their
-    entries. A request that never looks at the login has nothing to protect.
-    """
+    """Whether this cookie's login was logged out (checked once per request, by the user
+    loader). With Redis unreachable the check fails open, see the README."""
     if "login_revoked" in g:
         return g.login_revoked
-    key = revoked_login_key()
-    if key is None:
-        return False
-    from vpsshop.queue import get_redis
+    login_id = session.get(LOGIN_ID_KEY)
+    revoked = False
+    if isinstance(login_id, str) and login_id:
+        from vpsshop.queue import get_redis
 
-    try:
-        revoked = bool(get_redis().exists(key))
-    except Exception:  # fail open: pages that do not need Redis keep working when it is down
-        logger.warning("logout revocation not checked: redis unavailable")
-        revoked = False
-    note_revocation(revoked)
+        try:
+            revoked = bool(get_redis().exists(_revoked_key(login_id)))
+        except Exception:  # pages that do not need Redis keep working when it is down
+            logger.warning("logout revocation not checked: redis unavailable")
+    g.login_revoked = revoked
+    if revoked:
+        session.clear()  # a copy of a logged-out cookie leaves empty
     return revoked
 
 
@@ -105,14 +103,11 @@ def register_security(app: Flask) -> None:
 
     @app.after_request
     def set_security_headers(response: Response) -> Response:
-        headers = response.headers
         nonce = g.get("csp_nonce")
         csp = CSP_TEMPLATE.format(nonce=f" 'nonce-{nonce}'") if nonce else csp_without_nonce
         wanted = [("Content-Security-Policy", csp), *SECURITY_HEADERS]
         if request.is_secure:
             wanted.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
-        # What a view set itself stays (Werkzeug's setdefault would raise and catch a
-        # KeyError per absent header).
-        present = {name.lower() for name, _ in headers}
-        headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
+        for name, value in wanted:  # what a view set itself stays
+            response.headers.setdefault(name, value)
         return response

@@ -59,9 +59,9 @@ def _routes(app) -> list[tuple[str, str]]:
 
 def _fill(rule: str, ids: dict[str, str]) -> str:
     return (
-        rule.replace("<user_id>", ids["user"])
-        .replace("<worker_id>", ids["worker"])
-        .replace("<product_id>", ids["product"])
+        rule.replace("<uuid:user_id>", ids["user"])
+        .replace("<uuid:worker_id>", ids["worker"])
+        .replace("<uuid:product_id>", ids["product"])
     )
 
 

@@ -37,7 +37,6 @@ FAST_TIMEOUTS = {
     # Failures must not take a node out of rotation in the middle of a test.
     "NODE_UNHEALTHY_AFTER": 1000,
     # Server-sent events end fast, so GETting every route never blocks.
-    "EVENTS_POLL_SECONDS": 0.05,
     "EVENTS_MAX_SECONDS": 0.3,
 }
 

@@ -6,7 +6,6 @@ import pytest
 
 from tests.conftest import FreshContextClient
 from tests.helpers import DEFAULT_PASSWORD, csrf_token_from, get_csrf_token
-from vpsshop.security import REVOKED_PREFIX
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -124,7 +123,7 @@ def test_logout_kills_copies_of_the_cookie(app, client, make_user, redis_conn):
     thief.set_cookie("session", stolen)
     assert not signed_in(thief)
     # The revocation expires with the longest a cookie's signature is honoured.
-    keys = redis_conn.keys(REVOKED_PREFIX + "*")
+    keys = redis_conn.keys("*revoked-login:*")
     assert len(keys) == 1
     ttl = redis_conn.ttl(keys[0])
     assert 0 < ttl <= app.permanent_session_lifetime.total_seconds()

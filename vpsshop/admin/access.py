@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -172,13 +173,11 @@ class LinkButtonRowAction(BaseListRowAction):
 
 def get_or_404(model: type, raw_id: str | None) -> Any:
     """The row of ``model`` with primary key ``raw_id`` (a UUID), or a 404."""
-    from vpsshop.api.helpers import parse_uuid
-    from vpsshop.errors import NotFound
     from vpsshop.extensions import db
 
     try:
-        key = parse_uuid(raw_id or "")
-    except NotFound:
+        key = uuid.UUID(raw_id or "")
+    except ValueError:
         abort(404)
     row = db.session.get(model, key)
     if row is None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import jsonify, request
+from flask_login import current_user
 from sqlalchemy import select
 
 from vpsshop.api import bp
-from vpsshop.api.helpers import admin_required, json_body, parse_uuid
+from vpsshop.api.helpers import admin_required, json_body
 from vpsshop.api.serializers import iso
 from vpsshop.errors import NotFound, ServiceError, ValidationError
 from vpsshop.extensions import db
@@ -35,8 +36,8 @@ def _reject_unknown(body: dict[str, Any], allowed: frozenset[str] | tuple[str, .
         raise ValidationError(f"Unknown field: {unknown[0]}.", code="unknown_field")
 
 
-def _get(model: type, raw_id: str, what: str) -> Any:
-    row = db.session.get(model, parse_uuid(raw_id, what))
+def _get(model: type, row_id: uuid.UUID, what: str) -> Any:
+    row = db.session.get(model, row_id)
     if row is None:
         raise NotFound(f"No such {what}.")
     return row
@@ -117,9 +118,9 @@ def admin_list_users():
     return jsonify(users=[admin_user_json(user) for user in users])
 
 
-@bp.patch("/admin/users/<user_id>/coins")
+@bp.patch("/admin/users/<uuid:user_id>/coins")
 @admin_required
-def admin_adjust_coins(user_id: str):
+def admin_adjust_coins(user_id: uuid.UUID):
     """``{op: add|sub|set, amount, reason}`` through the ledger service."""
     user = _get(User, user_id, "user")
     body = json_body()
@@ -128,7 +129,7 @@ def admin_adjust_coins(user_id: str):
     if not isinstance(op, str):
         raise ValidationError("The operation must be add, sub or set.", code="invalid_op")
     entry = ledger.adjust(
-        user.id, op, body.get("amount"), reason=body.get("reason"), actor_id=g.api_user.id
+        user.id, op, body.get("amount"), reason=body.get("reason"), actor_id=current_user.id
     )
     db.session.commit()
     db.session.refresh(user)
@@ -158,43 +159,43 @@ def admin_register_worker():
         body.get("base_url"),
         max_sessions=body.get("max_sessions", 3),
         token=body.get("token"),
-        actor_id=g.api_user.id,
+        actor_id=current_user.id,
     )
     db.session.commit()
     return jsonify(worker=worker_json(worker, 0)), 201
 
 
-@bp.patch("/admin/workers/<worker_id>")
+@bp.patch("/admin/workers/<uuid:worker_id>")
 @admin_required
-def admin_update_worker(worker_id: str):
+def admin_update_worker(worker_id: uuid.UUID):
     worker = _get(Worker, worker_id, "worker")
-    worker_service.update_worker(worker, json_body(), actor_id=g.api_user.id)
+    worker_service.update_worker(worker, json_body(), actor_id=current_user.id)
     db.session.commit()
     return jsonify(worker=_one_worker_json(worker))
 
 
-def _set_worker_status(worker_id: str, status: str):
+def _set_worker_status(worker_id: uuid.UUID, status: str):
     worker = _get(Worker, worker_id, "worker")
-    worker_service.set_worker_status(worker, status, actor_id=g.api_user.id)
+    worker_service.set_worker_status(worker, status, actor_id=current_user.id)
     db.session.commit()
     return jsonify(worker=_one_worker_json(worker))
 
 
-@bp.post("/admin/workers/<worker_id>/disable")
+@bp.post("/admin/workers/<uuid:worker_id>/disable")
 @admin_required
-def admin_disable_worker(worker_id: str):
+def admin_disable_worker(worker_id: uuid.UUID):
     return _set_worker_status(worker_id, "disabled")
 
 
-@bp.post("/admin/workers/<worker_id>/enable")
+@bp.post("/admin/workers/<uuid:worker_id>/enable")
 @admin_required
-def admin_enable_worker(worker_id: str):
+def admin_enable_worker(worker_id: uuid.UUID):
     return _set_worker_status(worker_id, "active")
 
 
-@bp.post("/admin/workers/<worker_id>/login")
+@bp.post("/admin/workers/<uuid:worker_id>/login")
 @admin_required
-def admin_worker_login(worker_id: str):
+def admin_worker_login(worker_id: uuid.UUID):
     """Forward ``{email, password}`` to the node's /yud-ranyisi; neither is kept or logged."""
     worker = _get(Worker, worker_id, "worker")
     body = json_body()
@@ -207,12 +208,14 @@ def admin_worker_login(worker_id: str):
     try:
         reply = node_client.login(worker, email.strip(), password)
     except node_client.NodeError as error:
-        audit.record(g.api_user.id, "worker.cloud_login", "worker", worker.id, outcome=error.kind)
+        audit.record(current_user.id, "worker.cloud_login", "worker", worker.id, outcome=error.kind)
         db.session.commit()
         raise NodeFailed(
             f"The node did not answer usefully: {error.message}", code=f"node_{error.kind}"
         ) from None
-    audit.record(g.api_user.id, "worker.cloud_login", "worker", worker.id, node_status=reply.status)
+    audit.record(
+        current_user.id, "worker.cloud_login", "worker", worker.id, node_status=reply.status
+    )
     db.session.commit()
     return jsonify(ok=200 <= reply.status < 300, node_status=reply.status, answer=reply.body)
 
@@ -239,20 +242,20 @@ def admin_create_product():
         duration_minutes=body.get("duration_minutes"),
         is_active=body.get("is_active", True),
         worker_ids=_worker_ids(body.get("worker_ids", [])),
-        actor_id=g.api_user.id,
+        actor_id=current_user.id,
     )
     db.session.commit()
     return jsonify(product=admin_product_json(product)), 201
 
 
-@bp.patch("/admin/products/<product_id>")
+@bp.patch("/admin/products/<uuid:product_id>")
 @admin_required
-def admin_update_product(product_id: str):
+def admin_update_product(product_id: uuid.UUID):
     product = _get(VpsProduct, product_id, "product")
     body = json_body()
     if "worker_ids" in body:
         body["worker_ids"] = _worker_ids(body["worker_ids"])
-    product_service.update_product(product, body, actor_id=g.api_user.id)
+    product_service.update_product(product, body, actor_id=current_user.id)
     db.session.commit()
     return jsonify(product=admin_product_json(product))
 

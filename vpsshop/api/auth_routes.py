@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import jsonify
+from flask_login import current_user
 
 from vpsshop.api import bp
 from vpsshop.api.helpers import json_body, token_required
@@ -30,4 +31,4 @@ def create_token():
 @bp.get("/me")
 @token_required
 def me():
-    return jsonify(user_json(g.api_user))
+    return jsonify(user_json(current_user))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import Response, jsonify
 
 from vpsshop.api import bp
 from vpsshop.errors import ServiceError
@@ -15,5 +15,7 @@ def service_error(error: ServiceError):
     return jsonify(error.to_dict()), error.status
 
 
-def error_response(code: str, message: str, status: int):
-    return jsonify(error=code, message=message), status
+def error_response(code: str, message: str, status: int) -> Response:
+    response = jsonify(error=code, message=message)
+    response.status_code = status
+    return response

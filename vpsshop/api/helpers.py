@@ -3,44 +3,29 @@
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, request
+from flask import request
+from flask_login import current_user
 
-from vpsshop.errors import Forbidden, NotFound, Unauthorized, ValidationError
-from vpsshop.models import User
-from vpsshop.services.tokens import user_for_token
-
-
-def bearer_token() -> str:
-    """The request's Bearer token (not yet checked); 401 when there is none."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-    return token.strip()
+from vpsshop.auth.login import bearer_token
+from vpsshop.errors import Forbidden, Unauthorized, ValidationError
 
 
-def token_user(token: str) -> User:
-    """The user of a valid token, from the database; 401 otherwise."""
-    user = user_for_token(token)
-    if user is None:
+def _require_token_user() -> None:
+    if not current_user.is_authenticated:
+        if bearer_token(request) is None:
+            raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
         raise Unauthorized("The API token is not valid.")
-    return user
-
-
-def _bearer_user() -> User:
-    return token_user(bearer_token())
 
 
 def token_required(view: Callable) -> Callable:
-    """Require a valid Bearer token; the user is ``g.api_user``."""
+    """Require a valid Bearer token (Flask-Login's request_loader); the user is current_user."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        g.api_user = _bearer_user()
+        _require_token_user()
         return view(*args, **kwargs)
 
     return wrapper
@@ -51,8 +36,8 @@ def admin_required(view: Callable) -> Callable:
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        g.api_user = _bearer_user()
-        if not g.api_user.is_admin:
+        _require_token_user()
+        if not current_user.is_admin:
             raise Forbidden("This needs an admin account.")
         return view(*args, **kwargs)
 
@@ -65,11 +50,3 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", code="invalid_json")
     return data
-
-
-def parse_uuid(raw: str, what: str = "object") -> uuid.UUID:
-    """A UUID from a URL segment; a malformed one is just as missing as an unknown one."""
-    try:
-        return uuid.UUID(raw)
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(f"No such {what}.") from None

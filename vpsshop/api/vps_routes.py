@@ -3,29 +3,38 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 
-from flask import Response, current_app, g, jsonify, request, stream_with_context
+import redis
+from flask import Response, current_app, jsonify, request, stream_with_context
+from flask_login import current_user
+from redis.client import PubSub
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from vpsshop.api import bp
 from vpsshop.api.errors import error_response
-from vpsshop.api.helpers import bearer_token, json_body, parse_uuid, token_required, token_user
+from vpsshop.api.helpers import json_body, token_required
 from vpsshop.api.serializers import product_json, session_json
+from vpsshop.conditional import etag_for, not_modified, revalidated
 from vpsshop.errors import ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, VpsSession
-from vpsshop.services import log_proxy, polled_reads, read_cache
+from vpsshop.queue import get_redis
+from vpsshop.services import log_proxy, versions
+from vpsshop.services import products as products_service
 from vpsshop.services import sessions as session_service
 from vpsshop.services.purchase import purchase
 
 IDEMPOTENCY_KEY_MAX = 200
-# Server-Sent Events: how often the database is polled and how long a stream lives.
-EVENTS_POLL_SECONDS = 1.0
+# Server-Sent Events: how long a stream lives, how often an idle one says it is alive.
 EVENTS_MAX_SECONDS = 300.0
 EVENTS_KEEPALIVE_SECONDS = 15.0
+STREAM_SLOTS = "vpsshop.event_stream_slots"
+STREAM_RETRY_AFTER_SECONDS = 5
 
 
 def _idempotency_key() -> str | None:
@@ -41,21 +50,24 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _owned(session_id: str) -> VpsSession:
-    # A malformed id is as missing as someone else's session: the same 404.
-    return session_service.get_owned_session(g.api_user, parse_uuid(session_id, "session"))
+def _owned(session_id: uuid.UUID) -> VpsSession:
+    return session_service.get_owned_session(current_user, session_id)
+
+
+def _api_viewer() -> tuple[str, ...]:
+    return ("user", str(current_user.id))
 
 
 @bp.get("/vps/products")
+@token_required
 def list_products():
-    # Polled: answered from the read cache when the token and the catalogue are there.
-    token = bearer_token()
-    snapshot, items = polled_reads.catalogue_for_token_cached(token)
-    if items is None:
-        g.api_user = token_user(token)
-        polled_reads.remember_token(snapshot, token, g.api_user)
-        items = polled_reads.catalogue_from_database(snapshot)
-    return jsonify(products=[product_json(product, free) for product, free in items])
+    # Polled: 304 while nothing the catalogue shows has changed.
+    etag = etag_for("api-catalogue", _api_viewer(), [versions.CATALOGUE])
+    if (unchanged := not_modified(etag)) is not None:
+        return unchanged
+    items = products_service.catalogue()
+    body = jsonify(products=[product_json(product, free) for product, free in items])
+    return revalidated(body, etag)
 
 
 @bp.post("/vps/purchase-and-create")
@@ -71,43 +83,39 @@ def purchase_and_create():
         raise ValidationError(
             "product_id must be a product's id.", code="invalid_product_id"
         ) from None
-    session = purchase(g.api_user, product_uuid, _idempotency_key())
+    session = purchase(current_user, product_uuid, _idempotency_key())
     return jsonify(session=session_json(session)), 202
 
 
 @bp.get("/vps/sessions")
 @token_required
 def list_sessions():
-    return jsonify(sessions=[session_json(s) for s in session_service.list_sessions(g.api_user)])
+    sessions = session_service.list_sessions(current_user)
+    return jsonify(sessions=[session_json(s) for s in sessions])
 
 
-@bp.get("/vps/sessions/<session_id>")
-def get_session(session_id: str):
-    # Polled every few seconds: answered from the read cache when it proves the token's
-    # user owns the session; the database path below decides everything else.
-    token = bearer_token()
-    session_uuid = read_cache.parse_uuid(session_id)
-    snapshot, view = None, None
-    if session_uuid is not None:
-        snapshot, view = polled_reads.session_for_token_cached(token, session_uuid)
-    if view is None:
-        g.api_user = token_user(token)
-        polled_reads.remember_token(snapshot, token, g.api_user)
-        session_uuid = parse_uuid(session_id, "session")
-        view = polled_reads.owned_session_view(g.api_user, session_uuid, snapshot)
-    return jsonify(session=session_json(view))
-
-
-@bp.delete("/vps/sessions/<session_id>")
+@bp.get("/vps/sessions/<uuid:session_id>")
 @token_required
-def delete_session(session_id: str):
-    session = session_service.request_delete(g.api_user, parse_uuid(session_id, "session"))
+def get_session(session_id: uuid.UUID):
+    # Polled every few seconds: the versions are read before the database, then the
+    # owner check decides, as for every request; unchanged answers are an empty 304.
+    etag = etag_for("api-session", _api_viewer(), [versions.session_key(session_id)])
+    session = _owned(session_id)
+    if (unchanged := not_modified(etag)) is not None:
+        return unchanged
+    return revalidated(jsonify(session=session_json(session)), etag)
+
+
+@bp.delete("/vps/sessions/<uuid:session_id>")
+@token_required
+def delete_session(session_id: uuid.UUID):
+    session = session_service.request_delete(current_user, session_id)
     return jsonify(session=session_json(session)), 202
 
 
-@bp.get("/vps/sessions/<session_id>/log")
+@bp.get("/vps/sessions/<uuid:session_id>/log")
 @token_required
-def session_log(session_id: str):
+def session_log(session_id: uuid.UUID):
     view = log_proxy.read_log(_owned(session_id))
     if view.state == "unavailable":
         return error_response("log_unavailable", view.notice, 503)
@@ -122,57 +130,94 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _status_events(session_id: uuid.UUID, user_id: uuid.UUID) -> Iterator[str]:
-    """Yield the current session, then every status change, until final or timed out."""
-    config = current_app.config
-    poll = float(config.get("EVENTS_POLL_SECONDS", EVENTS_POLL_SECONDS))
-    deadline = time.monotonic() + float(config.get("EVENTS_MAX_SECONDS", EVENTS_MAX_SECONDS))
-    keepalive = float(config.get("EVENTS_KEEPALIVE_SECONDS", EVENTS_KEEPALIVE_SECONDS))
-    last_status = None
-    last_sent = time.monotonic()
+def _read_status(session_id: uuid.UUID, user_id: uuid.UUID) -> dict | None:
+    """The session as the stream shows it, with no connection held afterwards."""
     try:
-        while True:
-            status = db.session.execute(
-                select(VpsSession.status).where(
-                    VpsSession.id == session_id, VpsSession.user_id == user_id
-                )
-            ).scalar_one_or_none()
-            if status is not None and status != last_status:
-                session = db.session.get(VpsSession, session_id)
-                payload = {"session": session_json(session)}
-                status = payload["session"]["status"]
-            else:
-                payload = None
-            # Never sleep inside a transaction or holding a pooled connection.
-            db.session.remove()
-            if status is None:
-                yield _sse("error", {"error": "not_found", "message": "No such session."})
-                return
-            if payload is not None:
-                last_status = status
-                last_sent = time.monotonic()
-                yield _sse("status", payload)
-                if status in FINAL_STATUSES:
-                    return
-            elif time.monotonic() - last_sent >= keepalive:
-                last_sent = time.monotonic()
-                yield ": keep-alive\n\n"
-            if time.monotonic() + poll > deadline:
-                yield _sse("timeout", {"message": "Stream closed; reconnect to keep watching."})
-                return
-            time.sleep(poll)
+        session = db.session.execute(
+            select(VpsSession)
+            .options(joinedload(VpsSession.product))
+            .where(VpsSession.id == session_id, VpsSession.user_id == user_id)
+        ).scalar_one_or_none()
+        return session_json(session) if session is not None else None
     finally:
+        # Never wait inside a transaction or holding a pooled connection.
         db.session.remove()
 
 
-@bp.get("/vps/sessions/<session_id>/events")
+def _status_events(
+    session_id: uuid.UUID, user_id: uuid.UUID, changes: PubSub, slot: threading.Semaphore
+) -> Iterator[str]:
+    """Yield the current session, then every status change, until final or timed out.
+
+    The stream reads the database only when the session's channel says it changed (a
+    ``PUBLISH`` after each commit, services/versions.py): an idle stream costs no query.
+    """
+    config = current_app.config
+    deadline = time.monotonic() + float(config.get("EVENTS_MAX_SECONDS", EVENTS_MAX_SECONDS))
+    keepalive = float(config.get("EVENTS_KEEPALIVE_SECONDS", EVENTS_KEEPALIVE_SECONDS))
+    last_status = None
+    try:
+        while True:
+            payload = _read_status(session_id, user_id)
+            if payload is None:
+                yield _sse("error", {"error": "not_found", "message": "No such session."})
+                return
+            if payload["status"] != last_status:
+                last_status = payload["status"]
+                yield _sse("status", {"session": payload})
+                if last_status in FINAL_STATUSES:
+                    return
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    yield _sse("timeout", {"message": "Stream closed; reconnect to keep watching."})
+                    return
+                if changes.get_message(timeout=min(keepalive, remaining)) is not None:
+                    break
+                if deadline - time.monotonic() > 0:
+                    yield ": keep-alive\n\n"
+    except redis.RedisError:
+        yield _sse("timeout", {"message": "Stream closed; reconnect to keep watching."})
+    finally:
+        changes.close()
+        slot.release()
+
+
+def _stream_slots() -> threading.Semaphore:
+    # Each open stream holds a web thread; past the bound new ones are turned away.
+    slots = current_app.extensions.get(STREAM_SLOTS)
+    if slots is None:
+        slots = threading.BoundedSemaphore(int(current_app.config["EVENTS_MAX_STREAMS"]))
+        slots = current_app.extensions.setdefault(STREAM_SLOTS, slots)
+    return slots
+
+
+@bp.get("/vps/sessions/<uuid:session_id>/events")
 @token_required
-def session_events(session_id: str):
+def session_events(session_id: uuid.UUID):
     session = _owned(session_id)
     # The owner check above allows admins; the stream then follows that session's owner.
     ids = (session.id, session.user_id)
     db.session.remove()
-    response = Response(stream_with_context(_status_events(*ids)), mimetype="text/event-stream")
+    slot = _stream_slots()
+    if not slot.acquire(blocking=False):
+        response = error_response(
+            "too_many_streams", "Too many live streams here; retry shortly or poll instead.", 503
+        )
+        response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+        return response
+    changes = get_redis().pubsub(ignore_subscribe_messages=True)
+    try:
+        # Subscribed before the first read: a change committed after it is never missed.
+        changes.subscribe(versions.session_channel(session_id))
+    except redis.RedisError:
+        changes.close()
+        slot.release()
+        return error_response(
+            "events_unavailable", "Live updates are unavailable; poll the session instead.", 503
+        )
+    events = _status_events(*ids, changes, slot)
+    response = Response(stream_with_context(events), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -10,9 +10,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
-# Secrets decrypted recently, kept per process (see ``_decrypt``).
-DECRYPTED_PER_PROCESS = 4096
-
 
 def _dev_key(secret_key: str) -> bytes:
     # Development and tests only: a key derived from SECRET_KEY, never the key itself.
@@ -32,7 +29,7 @@ def parse_keys(raw: str) -> list[bytes]:
 
 @lru_cache(maxsize=8)
 def _fernet_for(encryption_keys: str, secret_key: str) -> MultiFernet:
-    # Built once per configuration, not per secret: the status card decrypts on every poll.
+    # Built once per configuration, not per secret.
     keys = parse_keys(encryption_keys) or [_dev_key(secret_key)]
     return MultiFernet([Fernet(key) for key in keys])
 
@@ -48,16 +45,7 @@ def encrypt(plaintext: str) -> str:
 
 def decrypt(token: str) -> str:
     """Decrypt with any configured key; raises ``InvalidToken`` when none fits."""
-    config = current_app.config
-    return _decrypt(token, config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
-
-
-# Polls show a ready server's password every 2 s. Plain texts are kept in this process
-# beside the keys that decrypt them (anyone able to read one can read the other); nothing
-# decrypted is ever written to the database, Redis or a log.
-@lru_cache(maxsize=DECRYPTED_PER_PROCESS)
-def _decrypt(token: str, encryption_keys: str, secret_key: str) -> str:
-    return _fernet_for(encryption_keys, secret_key).decrypt(token.encode()).decode()
+    return _fernet().decrypt(token.encode()).decode()
 
 
 def rotate(token: str) -> str:

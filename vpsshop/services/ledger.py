@@ -16,6 +16,10 @@ from vpsshop.errors import InsufficientCoins, NotFound, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import CoinTransaction, TransactionKind, User, VpsSession
 from vpsshop.services.text import refuse_nul
+from vpsshop.services.versions import COVERED
+
+# The coin UPDATEs write a ledger row beside them, which moves the user's version.
+COVERED_BY_LEDGER_ROW = {COVERED: True}
 
 MAX_AMOUNT = 1_000_000_000
 ADMIN_OPS = ("add", "sub", "set")
@@ -71,6 +75,7 @@ def _credit(user_id: uuid.UUID, amount: int) -> int:
         .where(User.id == user_id)
         .values(coins=User.coins + amount)
         .returning(User.coins)
+        .execution_options(**COVERED_BY_LEDGER_ROW)
     )
     balance = db.session.execute(stmt).scalar_one_or_none()
     if balance is None:
@@ -85,6 +90,7 @@ def _debit(user_id: uuid.UUID, amount: int) -> int:
         .where(User.id == user_id, User.coins >= amount)
         .values(coins=User.coins - amount)
         .returning(User.coins)
+        .execution_options(**COVERED_BY_LEDGER_ROW)
     )
     balance = db.session.execute(stmt).scalar_one_or_none()
     if balance is None:
@@ -131,7 +137,7 @@ def set_balance(
         update(User)
         .where(User.id == user_id)
         .values(coins=amount)
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session="fetch", **COVERED_BY_LEDGER_ROW)
     )
     return _record(user_id, amount - old, amount, TransactionKind.ADMIN_SET, reason, actor_id)
 

@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask import session as cookie_session
-from flask_login import AnonymousUserMixin, current_user, login_required
-from markupsafe import Markup
+from flask_login import current_user, login_required
 
-from vpsshop import fragments
-from vpsshop.csrf_tokens import csrf_token
+from vpsshop.conditional import etag_for, not_modified, revalidated
 from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, VpsProduct, VpsSession
-from vpsshop.services import log_proxy, polled_reads, session_views, workers
+from vpsshop.security import LOGIN_ID_KEY
+from vpsshop.services import log_proxy, versions, workers
+from vpsshop.services import products as products_service
 from vpsshop.services import sessions as session_service
 from vpsshop.services.purchase import purchase
-from vpsshop.services.read_cache import Snapshot
-from vpsshop.services.session_views import SessionView
 from vpsshop.shop import bp, status_card
 from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
 
 NOT_FOUND_MESSAGE = "No such server."
-# Where a cached catalogue page has the session's CSRF token.
-_CSRF_TOKEN = fragments.placeholder("csrf")
 LOG_PANEL_LINES = 400
 # Password lines of a node's log (worker-api.md keys), masked in the page's log panel so
 # that the password stays hidden until the buyer reveals it in the credentials card.
@@ -35,24 +31,17 @@ _PASSWORD_LINE = re.compile(r"(?im)^(.*?\b(?:rdp\s+)?pass(?:word)?\s*[:=]\s*)\S.
 MASKED = "•••••••• (hidden; reveal it under Connection)"
 
 
-def _parse_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        abort(404, NOT_FOUND_MESSAGE)
-
-
-def _active_product(raw_id: str) -> VpsProduct:
-    product = db.session.get(VpsProduct, _parse_id(raw_id))
+def _active_product(product_id: uuid.UUID) -> VpsProduct:
+    product = db.session.get(VpsProduct, product_id)
     if product is None or not product.is_active:
         abort(404, "No such product.")
     return product
 
 
-def _owned_session(raw_id: str) -> VpsSession:
-    # Missing, malformed and someone else's ids all get the same 404.
+def _owned_session(session_id: uuid.UUID) -> VpsSession:
+    # Missing and someone else's ids get the same 404.
     try:
-        return session_service.get_owned_session(current_user, _parse_id(raw_id))
+        return session_service.get_owned_session(current_user, session_id)
     except NotFound:
         abort(404, NOT_FOUND_MESSAGE)
 
@@ -74,41 +63,40 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-@bp.route("/")
-def catalogue():
-    items = tuple(polled_reads.catalogue_page())
-    viewer = polled_reads.header_viewer()
-    if "_flashes" in cookie_session:  # a message shown once: this page is unlike the next
-        return _catalogue_page(items, viewer, request.script_root, csrf_token=csrf_token)
-    # The page is the same for everyone who sees the same catalogue and header; only the
-    # session's CSRF token (in the header's sign-out form) is filled in per answer.
-    return fragments.fill(fragments.render(_catalogue_page, items, viewer), _CSRF_TOKEN, csrf_token)
-
-
-def _catalogue_page(
-    items: polled_reads.Catalogue,
-    viewer: polled_reads.CachedViewer | None,
-    _script_root: str,
-    csrf_token: Callable[[], str] = lambda: _CSRF_TOKEN,
-) -> str:
-    products = Markup(fragments.render(_products, items, viewer is not None))
-    return render_template(
-        "shop/catalogue.html",
-        items=items,
-        products=products,
-        viewer=viewer or AnonymousUserMixin(),
-        csrf_token=csrf_token,
+def _page_viewer() -> tuple[str, ...]:
+    """Who a page is for, as its ETag names them: what the header shows of the signed-in
+    user, this sign-in and the CSRF token its forms carry."""
+    if not current_user.is_authenticated:
+        return ("anonymous",)
+    raw_csrf = str(cookie_session.get(current_app.config["WTF_CSRF_FIELD_NAME"], ""))
+    return (
+        str(current_user.id),
+        current_user.email,
+        str(current_user.coins),
+        str(current_user.is_admin),
+        str(cookie_session.get(LOGIN_ID_KEY, "")),
+        hashlib.sha256(raw_csrf.encode()).hexdigest(),
     )
 
 
-def _products(items: polled_reads.Catalogue, signed_in: bool, _script_root: str) -> str:
-    # The same for every visitor signed in (or not): rendered once per catalogue change.
-    return render_template("shop/_products.html", items=items, signed_in=signed_in)
+@bp.route("/")
+def catalogue():
+    # A message shown once makes this answer unlike the next: no validator, not stored.
+    if "_flashes" in cookie_session:
+        return _no_store(Response(_catalogue_html()))
+    etag = etag_for("page-catalogue", _page_viewer(), [versions.CATALOGUE])
+    if (unchanged := not_modified(etag)) is not None:
+        return unchanged
+    return revalidated(Response(_catalogue_html()), etag)
 
 
-@bp.route("/buy/<product_id>", methods=["GET", "POST"])
+def _catalogue_html() -> str:
+    return render_template("shop/catalogue.html", items=products_service.catalogue())
+
+
+@bp.route("/buy/<uuid:product_id>", methods=["GET", "POST"])
 @login_required
-def buy(product_id: str):
+def buy(product_id: uuid.UUID):
     product = _active_product(product_id)
     form = PurchaseForm()
     status = 200
@@ -147,51 +135,40 @@ def sessions():
     return render_template("shop/sessions.html", sessions=items)
 
 
-@bp.route("/vps/sessions/<session_id>")
+@bp.route("/vps/sessions/<uuid:session_id>")
 @login_required
-def session_detail(session_id: str):
+def session_detail(session_id: uuid.UUID):
     session = _owned_session(session_id)
-    context = status_card.context(session_views.from_session(session))
+    context = status_card.context(session)
     context.update(_log_context(session))
     return _no_store(Response(render_template("shop/session.html", **context)))
 
 
-@bp.route("/vps/sessions/<session_id>/status")
-def session_status(session_id: str):
-    """The status card alone, polled by static/js/live.js: from the read cache when it
-    proves the signed-in user owns the session, else from the database."""
-    snapshot, view = polled_reads.session_for_login_cached(session_id)
-    if view is None:
-        return _session_status_from_database(session_id, snapshot)
-    return _status_card(view)
-
-
+@bp.route("/vps/sessions/<uuid:session_id>/status")
 @login_required
-def _session_status_from_database(session_id: str, snapshot: Snapshot | None) -> Response:
-    session_uuid = _parse_id(session_id)
-    polled_reads.remember_login(snapshot)
-    try:
-        view = polled_reads.owned_session_view(current_user, session_uuid, snapshot)
-    except NotFound:
-        abort(404, NOT_FOUND_MESSAGE)
-    return _status_card(view)
+def session_status(session_id: uuid.UUID):
+    """The status card alone, polled by static/js/live.js: 304 while it is unchanged."""
+    etag = etag_for("page-status", _page_viewer(), [versions.session_key(session_id)])
+    session = _owned_session(session_id)
+    if (unchanged := not_modified(etag)) is not None:
+        return unchanged
+    return revalidated(Response(status_card.render(session)), etag)
 
 
-def _status_card(view: SessionView) -> Response:
-    return _no_store(Response(status_card.render(view)))
-
-
-@bp.route("/vps/sessions/<session_id>/log")
+@bp.route("/vps/sessions/<uuid:session_id>/log")
 @login_required
-def session_log(session_id: str):
-    """The log panel alone, polled by static/js/live.js (the log is escaped text)."""
+def session_log(session_id: uuid.UUID):
+    """The log panel alone, polled by static/js/live.js (the log is escaped text). Its ETag
+    is the panel's own digest: the log lives on the node, not in a versioned row."""
     html = render_template("shop/_session_log.html", **_log_context(_owned_session(session_id)))
-    return _no_store(Response(html))
+    response = Response(html)
+    response.add_etag()
+    return revalidated(response, None).make_conditional(request)
 
 
-@bp.route("/vps/sessions/<session_id>/connection.rdp")
+@bp.route("/vps/sessions/<uuid:session_id>/connection.rdp")
 @login_required
-def session_rdp(session_id: str):
+def session_rdp(session_id: uuid.UUID):
     """A Remote Desktop file with the address and user name; never the password."""
     session = _owned_session(session_id)
     details = session_service.credentials(session)
@@ -215,9 +192,9 @@ def session_rdp(session_id: str):
     return _no_store(response)
 
 
-@bp.route("/vps/sessions/<session_id>/delete", methods=["GET", "POST"])
+@bp.route("/vps/sessions/<uuid:session_id>/delete", methods=["GET", "POST"])
 @login_required
-def session_delete(session_id: str):
+def session_delete(session_id: uuid.UUID):
     session = _owned_session(session_id)
     form = DeleteSessionForm()
     if request.method == "POST" and form.validate_on_submit():

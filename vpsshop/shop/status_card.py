@@ -1,30 +1,20 @@
-"""The session status card: its context, and its rendering for the 2-second polls.
-
-A poll of an unchanged session gets the card rendered for that session view before, with
-the two values that change between polls filled in: the elapsed time and the password,
-decrypted per answer (the cached rendering holds a placeholder, never the password).
-"""
+"""The session status card: what it shows, the same for the page and its polled partial."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import render_template
 
-from vpsshop import fragments
-from vpsshop.models import FINAL_STATUSES, SessionStatus
-from vpsshop.services import crypto
+from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession
+from vpsshop.services import ledger
 from vpsshop.services import sessions as session_service
-from vpsshop.services.session_views import SessionView
 
 STEPS = (("paid", "Paid"), ("creating", "Creating"), ("booting", "Booting"), ("ready", "Ready"))
 # provision_action values whose VMs are reached over RDP (Windows, Test).
 RDP_ACTIONS = (2, 3)
 TEMPLATE = "shop/_session_status.html"
-_ELAPSED = fragments.placeholder("elapsed")
-_PASSWORD = fragments.placeholder("password")
 
 
 def format_duration(seconds: float) -> str:
@@ -39,7 +29,7 @@ def format_duration(seconds: float) -> str:
     return f"{secs} s"
 
 
-def steps(session: SessionView) -> list[dict[str, str]]:
+def steps(session: VpsSession) -> list[dict[str, str]]:
     """The step indicator: each step ``done``, ``current``, ``failed`` or ``todo``."""
     status = session.status
     created = bool(session.worker_route)
@@ -66,23 +56,23 @@ def steps(session: SessionView) -> list[dict[str, str]]:
     return items
 
 
-def _end(session: SessionView) -> datetime | None:
+def _end(session: VpsSession) -> datetime | None:
     """When the server stopped running (its last change once final); None while it runs."""
     return session.ended_at or (session.updated_at if session.status in FINAL_STATUSES else None)
 
 
-def elapsed(session: SessionView) -> str:
+def elapsed(session: VpsSession) -> str:
     """How long the server has run (or ran, once final)."""
     end = _end(session) or datetime.now(UTC)
     return format_duration((end - session.created_at).total_seconds())
 
 
-def context(session: SessionView) -> dict[str, Any]:
+def context(session: VpsSession) -> dict[str, Any]:
     """What the status card needs, the same for the page and its polled partial."""
     ready_after = None
     if session.ready_at is not None:
         ready_after = format_duration((session.ready_at - session.created_at).total_seconds())
-    refunded = session.refunded
+    refunded = session.status == SessionStatus.FAILED and ledger.is_refunded(session.id)
     details = session_service.credentials(session)
     version = f"{session.status}|{session.updated_at.timestamp() if session.updated_at else 0}"
     return {
@@ -99,18 +89,6 @@ def context(session: SessionView) -> dict[str, Any]:
     }
 
 
-def _layout(session: SessionView, _script_root: str) -> str:
-    """The card of ``session`` with placeholders for the elapsed time and the password."""
-    card = context(session)
-    card["elapsed"] = _ELAPSED
-    if card["credentials"] is not None:
-        card["credentials"] = replace(card["credentials"], password=_PASSWORD)
-    return render_template(TEMPLATE, **card)
-
-
-def render(session: SessionView) -> str:
-    """The card as the template renders it, from this process's cached layout."""
-    html = fragments.fill(fragments.render(_layout, session), _ELAPSED, lambda: elapsed(session))
-    return fragments.fill(
-        html, _PASSWORD, lambda: crypto.decrypt(session.rdp_password_encrypted or "")
-    )
+def render(session: VpsSession) -> str:
+    """The card alone, as the page's script polls it."""
+    return render_template(TEMPLATE, **context(session))

@@ -8,20 +8,29 @@
   var MAX_POLLS = 3600; // two hours of polling at most per page view
   var LOG_STATUSES = { pending: true, provisioning: true };
 
+  // The last ETag of each polled URL: the server answers 304 with no body while the
+  // card or the log is unchanged, and then the page keeps what it shows.
+  var etags = {};
+
   function fetchDocument(url) {
+    var headers = { Accept: "text/html" };
+    if (etags[url]) { headers["If-None-Match"] = etags[url]; }
     return fetch(url, {
       credentials: "same-origin",
       cache: "no-store",
-      headers: { Accept: "text/html" },
+      headers: headers,
       redirect: "error"
     }).then(function (response) {
+      if (response.status === 304) { return null; }
       if (!response.ok) {
         throw new Error("HTTP " + response.status);
       }
-      return response.text();
-    }).then(function (text) {
-      // DOMParser never runs scripts; the server rendered (and escaped) this partial.
-      return new DOMParser().parseFromString(text, "text/html");
+      var etag = response.headers.get("ETag");
+      if (etag) { etags[url] = etag; } else { delete etags[url]; }
+      return response.text().then(function (text) {
+        // DOMParser never runs scripts; the server rendered (and escaped) this partial.
+        return new DOMParser().parseFromString(text, "text/html");
+      });
     });
   }
 
@@ -53,6 +62,7 @@
   }
 
   function updateLog(doc) {
+    if (!doc) { return; }
     var incomingText = doc.getElementById("log-text");
     var incomingNotice = doc.getElementById("log-notice");
     var box = document.getElementById("session-log");
@@ -90,6 +100,10 @@
       if (!card || card.getAttribute("data-final") === "1" || polls >= MAX_POLLS) { return; }
       polls += 1;
       fetchDocument(statusUrl).then(function (doc) {
+        if (!doc) {  // unchanged; a booting server's log still grows
+          var same = currentStatus();
+          return same && LOG_STATUSES[same.getAttribute("data-status")] ? refreshLog() : null;
+        }
         var incoming = doc.getElementById("session-status");
         var before = currentStatus();
         if (!incoming || !before) { return; }
