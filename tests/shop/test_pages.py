@@ -429,3 +429,14 @@ def test_a_flashed_message_shows_once_on_the_catalogue(client, login, make_user,
     second = client.get("/").get_data(as_text=True)
     assert "Signed in" not in second
     assert user.email in second
+
+
+@pytest.mark.parametrize("status", [SessionStatus.PENDING, SessionStatus.READY])
+def test_the_session_page_names_the_products_system(client, login, make_user, product, status):
+    # It once read "Server <id> · · 5 coins": a cached view of the row had no os_name.
+    user = make_user()
+    session = add_session(user, product, status)
+    login(user)
+    html = client.get(f"/vps/sessions/{session.id}").get_data(as_text=True)
+    assert f"<code>{session.id}</code> · Windows · 5 coins" in html
+    assert "· ·" not in html
