@@ -136,7 +136,9 @@ def read_log(session: VpsSession) -> LogView:
     config = current_app.config
     text_key, state_key, lock_key = _keys(session_id)
     cache_ms = max(1, int(float(config["LOG_CACHE_SECONDS"]) * 1000))
-    fetch_budget = float(config["NODE_CONNECT_TIMEOUT"]) + float(config["NODE_LOG_READ_TIMEOUT"])
+    # The node client cuts a fetch off at this budget; the lock outlives it by a margin so
+    # that no second viewer starts another fetch while the first is still running.
+    fetch_budget = node_client.call_budget(config["NODE_LOG_READ_TIMEOUT"])
     conn = get_redis()
     try:
         if worker is None or not route:
