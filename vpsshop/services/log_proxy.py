@@ -19,13 +19,13 @@ import redis
 from flask import current_app
 from sqlalchemy import inspect
 
+from vpsshop import redis_keys
 from vpsshop.extensions import db
 from vpsshop.models import VpsSession, Worker
 from vpsshop.queue import get_redis
 from vpsshop.services import node_client
 from vpsshop.services.node_client import NodeError, NodeNotFound
 
-KEY_PREFIX = "vpsshop:log:"
 # The last good log, kept well past the polling window so a dead node still has a log.
 TEXT_TTL_SECONDS = 24 * 3600
 WAIT_STEP_SECONDS = 0.05
@@ -66,8 +66,7 @@ class LogView:
 
 
 def _keys(session_id: str) -> tuple[str, str, str]:
-    base = f"{KEY_PREFIX}{session_id}"
-    return f"{base}:text", f"{base}:state", f"{base}:lock"
+    return tuple(redis_keys.key("log", session_id, part) for part in ("text", "state", "lock"))
 
 
 def _read(conn: redis.Redis, text_key: str, state_key: str) -> tuple[str | None, dict | None]:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession, Worker
 from vpsshop.models.types import utcnow
+from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
 from vpsshop.services import crypto, ledger, node_client, workers
 from vpsshop.services.log_parser import parse_log
 from vpsshop.services.node_client import NodeBusy, NodeError, NodeNotFound
@@ -100,7 +101,7 @@ def provision(session_id: uuid.UUID) -> None:
             if not _fail_over(session_id, worker.id if worker else None, error):
                 return
             continue
-        _created(session_id, worker.id, route)
+        _created(session_id, worker, route)
         return
 
 
@@ -135,21 +136,61 @@ def _fail_over(session_id: uuid.UUID, worker_id: uuid.UUID | None, error: NodeEr
     return False
 
 
-def _created(session_id: uuid.UUID, worker_id: uuid.UUID, route: str) -> None:
-    _note_node_success(worker_id)
+def _created(session_id: uuid.UUID, worker: Worker, route: str) -> None:
+    _note_node_success(worker.id)
     session = _locked(session_id)
+    if session.worker_route and (session.worker_route, session.worker_id) != (route, worker.id):
+        # Another run already gave this session its VM: this one belongs to no one.
+        db.session.commit()
+        log.warning("surplus VM session_id=%s worker_id=%s route=%s", session_id, worker.id, route)
+        stop_orphan(worker.id, route)
+        return
     session.worker_route = route
     session.log_url = f"/log/{route}"
     if session.status == SessionStatus.PENDING:
         session.status = SessionStatus.PROVISIONING
         db.session.commit()
-        log.info("created session_id=%s worker_id=%s route=%s", session_id, worker_id, route)
+        log.info("created session_id=%s worker_id=%s route=%s", session_id, worker.id, route)
         # First look at once: a fast node may already show the details (and the user the log).
         _schedule("watch", session_id)
         return
     # Deleted or failed while the node was creating: the new VM must not be left running.
     db.session.commit()
     _schedule("stop", session_id)
+
+
+ORPHAN_STOP_ATTEMPTS = 10
+
+
+def stop_orphan(worker_id: uuid.UUID, route: str, attempt: int = 1) -> None:
+    """Stop a VM no session owns; retried with back-off by a job of its own."""
+    worker = _detached(db.session.get(Worker, worker_id))
+    db.session.rollback()
+    if worker is None:
+        return
+    try:
+        node_client.stop_vm(worker, route)
+    except NodeError as error:
+        _note_node_failure(worker.id, error)
+        db.session.commit()
+        if attempt >= ORPHAN_STOP_ATTEMPTS:
+            log.error("surplus VM not stopped worker_id=%s route=%s", worker_id, route)
+            return
+        config = current_app.config
+        delay = min(
+            config["STOP_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1),
+            config["STOP_RETRY_MAX_SECONDS"],
+        )
+        get_queue().enqueue_in(
+            timedelta(seconds=delay),
+            "jobs.provisioning.stop_orphan_vm",
+            str(worker_id),
+            route,
+            attempt + 1,
+            **DEFAULT_JOB_OPTIONS,
+        )
+        return
+    log.info("surplus VM stopped worker_id=%s route=%s", worker_id, route)
 
 
 # --- watch the log until ready ------------------------------------------------------------

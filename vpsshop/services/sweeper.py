@@ -14,6 +14,7 @@ from flask import current_app
 from rq import get_current_job
 from sqlalchemy import and_, or_, select
 
+from vpsshop import redis_keys
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.models.types import utcnow
@@ -23,7 +24,10 @@ from vpsshop.services.session_jobs import enqueue_session_job, has_lease
 
 log = logging.getLogger(__name__)
 BATCH = 500
-_CHAIN_KEY = "vpsshop:sweep-chain"
+
+
+def _chain_key() -> str:
+    return redis_keys.key("sweep-chain")
 
 
 def sweep() -> dict[str, int]:
@@ -85,7 +89,7 @@ def ensure_sweep_scheduled(delay: float | None = None) -> bool:
     delay = interval if delay is None else delay
     job_id = f"sweep-{uuid.uuid4().hex[:12]}"
     ttl = int(delay + interval * 3) + 1
-    if not get_redis().set(_CHAIN_KEY, job_id, nx=True, ex=ttl):
+    if not get_redis().set(_chain_key(), job_id, nx=True, ex=ttl):
         return False
     _enqueue_sweep(job_id, delay)
     return True
@@ -95,12 +99,12 @@ def continue_chain() -> None:
     """Called at the end of a sweep job: schedule the next one if this job owns the chain."""
     job = get_current_job()
     redis_conn = get_redis()
-    owner = redis_conn.get(_CHAIN_KEY)
+    owner = redis_conn.get(_chain_key())
     if job is not None and owner is not None and owner.decode() != job.id:
         return  # a duplicate chain: let it end here
     interval = current_app.config["SWEEP_INTERVAL_SECONDS"]
     job_id = f"sweep-{uuid.uuid4().hex[:12]}"
-    redis_conn.set(_CHAIN_KEY, job_id, ex=int(interval * 4) + 1)
+    redis_conn.set(_chain_key(), job_id, ex=int(interval * 4) + 1)
     _enqueue_sweep(job_id, interval)
 
 
