@@ -162,6 +162,14 @@ def _created(session_id: uuid.UUID, worker: Worker, route: str) -> None:
 ORPHAN_STOP_ATTEMPTS = 10
 
 
+def _stop_retry_delay(attempts: int) -> float:
+    """Exponential back-off after ``attempts`` failed stops, capped."""
+    config = current_app.config
+    return min(
+        config["STOP_RETRY_BASE_SECONDS"] * 2 ** (attempts - 1), config["STOP_RETRY_MAX_SECONDS"]
+    )
+
+
 def stop_orphan(worker_id: uuid.UUID, route: str, attempt: int = 1) -> None:
     """Stop a VM no session owns; retried with back-off by a job of its own."""
     worker = _detached(db.session.get(Worker, worker_id))
@@ -176,11 +184,7 @@ def stop_orphan(worker_id: uuid.UUID, route: str, attempt: int = 1) -> None:
         if attempt >= ORPHAN_STOP_ATTEMPTS:
             log.error("surplus VM not stopped worker_id=%s route=%s", worker_id, route)
             return
-        config = current_app.config
-        delay = min(
-            config["STOP_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1),
-            config["STOP_RETRY_MAX_SECONDS"],
-        )
+        delay = _stop_retry_delay(attempt)
         get_queue().enqueue_in(
             timedelta(seconds=delay),
             "jobs.provisioning.stop_orphan_vm",
@@ -334,11 +338,7 @@ def stop(session_id: uuid.UUID) -> None:
         attempts = session.stop_attempts
         session.error = f"Stopping failed {attempts} time(s), retrying: {error.kind}"[:500]
         db.session.commit()
-        config = current_app.config
-        delay = min(
-            config["STOP_RETRY_BASE_SECONDS"] * 2 ** (attempts - 1),
-            config["STOP_RETRY_MAX_SECONDS"],
-        )
+        delay = _stop_retry_delay(attempts)
         log.warning(
             "stop failed session_id=%s attempts=%d retry_in=%.1f", session_id, attempts, delay
         )
