@@ -107,6 +107,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WATCH_INTERVAL_SECONDS": _float_env("WATCH_INTERVAL_SECONDS", 3.0),
         "PROVISION_TIMEOUT_SECONDS": _int_env("PROVISION_TIMEOUT_SECONDS", 600),
         "LOG_CACHE_SECONDS": _float_env("LOG_CACHE_SECONDS", 2.0),
+        # The last log read (password masked) is kept this long after the newest read.
+        "LOG_KEEP_SECONDS": _int_env("LOG_KEEP_SECONDS", 3600),
         # Polled reads from Redis (services/read_cache.py); invalidated on every commit,
         # this bounds only how long a change missed while Redis was unreachable can linger.
         "READ_CACHE_ENABLED": os.environ.get("READ_CACHE_ENABLED", "1") != "0",

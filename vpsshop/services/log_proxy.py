@@ -23,11 +23,9 @@ from vpsshop import redis_keys
 from vpsshop.extensions import db
 from vpsshop.models import VpsSession, Worker
 from vpsshop.queue import get_redis
-from vpsshop.services import node_client
+from vpsshop.services import log_parser, node_client
 from vpsshop.services.node_client import NodeError, NodeNotFound
 
-# The last good log, kept well past the polling window so a dead node still has a log.
-TEXT_TTL_SECONDS = 24 * 3600
 WAIT_STEP_SECONDS = 0.05
 
 # Outcome of the newest fetch, stored for LOG_CACHE_SECONDS (its presence means "fresh").
@@ -105,7 +103,8 @@ def _fetch(session_id: str, worker: Worker, route: str) -> tuple[str, str | None
         current_app.logger.warning("log_fetch_failed session=%s kind=%s", session_id, error.kind)
         return ERROR, None
     limit = int(current_app.config["NODE_LOG_MAX_BYTES"])
-    return OK, text[-limit:]
+    # Masked before it is cached: the password lives encrypted in the database only.
+    return OK, log_parser.mask_credentials(text[-limit:])
 
 
 def _release(conn: redis.Redis, lock_key: str, token: str) -> None:
@@ -135,6 +134,8 @@ def read_log(session: VpsSession) -> LogView:
     config = current_app.config
     text_key, state_key, lock_key = _keys(session_id)
     cache_ms = max(1, int(float(config["LOG_CACHE_SECONDS"]) * 1000))
+    # The last good log, kept past the polling window so a dead node still has a log.
+    keep_seconds = max(1, int(config["LOG_KEEP_SECONDS"]))
     # The node client cuts a fetch off at this budget; the lock outlives it by a margin so
     # that no second viewer starts another fetch while the first is still running.
     fetch_budget = node_client.call_budget(config["NODE_LOG_READ_TIMEOUT"])
@@ -160,7 +161,7 @@ def read_log(session: VpsSession) -> LogView:
                         pipe = conn.pipeline(transaction=True)
                         if text is not None:
                             cached = {"text": text, "at": time.time()}
-                            pipe.set(text_key, json.dumps(cached), ex=TEXT_TTL_SECONDS)
+                            pipe.set(text_key, json.dumps(cached), ex=keep_seconds)
                         pipe.set(state_key, state, px=cache_ms)
                         pipe.execute()
                     return _view(state, cached)
