@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,9 +22,9 @@ from sqlalchemy import inspect
 
 from vpsshop import redis_keys
 from vpsshop.extensions import db
-from vpsshop.models import VpsSession, Worker
+from vpsshop.models import SessionStatus, VpsSession, Worker
 from vpsshop.queue import get_redis
-from vpsshop.services import log_parser, node_client
+from vpsshop.services import log_parser, node_client, provisioning
 from vpsshop.services.node_client import NodeError, NodeNotFound
 
 WAIT_STEP_SECONDS = 0.05
@@ -92,6 +93,17 @@ def _detached_worker(worker: Worker) -> Worker:
     return Worker(**values)
 
 
+def _report_gone(session_id: str) -> None:
+    """A ready session's VM is gone: a worker checks it and ends the session as lost.
+
+    This read-only request changes nothing itself; it runs once per cache window at most.
+    """
+    try:
+        provisioning.enqueue_check(uuid.UUID(session_id))
+    except redis.RedisError:  # the periodic check in the sweeper finds it too
+        current_app.logger.warning("lost_check_not_enqueued session=%s", session_id)
+
+
 def _fetch(session_id: str, worker: Worker, route: str) -> tuple[str, str | None]:
     """Ask the node once; the outcome and, when it answered, the bounded text."""
     try:
@@ -129,6 +141,7 @@ def read_log(session: VpsSession) -> LogView:
     route = session.worker_route
     worker = _detached_worker(session.worker) if session.worker is not None else None
     is_final = session.is_final
+    is_ready = session.status == SessionStatus.READY
     db.session.rollback()
 
     config = current_app.config
@@ -158,6 +171,8 @@ def read_log(session: VpsSession) -> LogView:
                     state, cached = _read(conn, text_key, state_key)
                     if state is None:  # nobody fetched between our read and our lock
                         state, text = _fetch(session_id, worker, route)
+                        if state == GONE and is_ready:
+                            _report_gone(session_id)
                         pipe = conn.pipeline(transaction=True)
                         if text is not None:
                             cached = {"text": text, "at": time.time()}

@@ -264,6 +264,58 @@ def _mark_ready(session: VpsSession, details) -> None:
     log.info("ready session_id=%s", session.id)
 
 
+# --- a ready VM its node no longer knows --------------------------------------------------
+
+LOST_MESSAGE = (
+    "The node no longer knows this server (it was restarted or lost it), so it is gone. "
+    "It was ready and in use, so it is not refunded."
+)
+
+
+def check_ready(session_id: uuid.UUID) -> None:
+    """Ask the node for a ready session's log; a 404 makes the session ``lost``."""
+    session = db.session.get(VpsSession, session_id)
+    if session is None or session.status != SessionStatus.READY:
+        db.session.rollback()
+        return
+    route = session.worker_route
+    worker = _detached(session.worker)
+    db.session.rollback()
+    try:
+        if worker is None or not route:
+            raise NodeNotFound("the worker no longer exists")
+        node_client.fetch_log(worker, route)
+    except NodeNotFound:
+        _mark_lost(session_id)
+        return
+    except NodeError as error:  # the node is down, not the VM: ask again next time
+        _note_node_failure(worker.id, error)
+        db.session.commit()
+        return
+    _note_node_success(worker.id)
+    db.session.commit()
+
+
+def _mark_lost(session_id: uuid.UUID) -> None:
+    session = _locked(session_id)
+    if session is None or session.status != SessionStatus.READY:
+        db.session.commit()
+        return
+    now = utcnow()
+    session.status = SessionStatus.LOST
+    session.error = LOST_MESSAGE
+    session.ended_at = now
+    # The node has nothing left to stop; the slot is free from this commit on.
+    session.vm_stopped_at = now
+    db.session.commit()
+    log.warning("lost session_id=%s", session_id)
+
+
+def enqueue_check(session_id: uuid.UUID) -> None:
+    """Enqueue ``check_ready`` (no lease: it only reads, then changes under a row lock)."""
+    get_queue().enqueue("jobs.provisioning.check_session", str(session_id), **DEFAULT_JOB_OPTIONS)
+
+
 # --- failure, stop and expiry --------------------------------------------------------------
 
 

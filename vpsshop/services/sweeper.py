@@ -57,9 +57,23 @@ def sweep() -> dict[str, int]:
         kind = _repair(session_id, status, created_at, now)
         if kind:
             counts[kind] += 1
+    counts["check"] = _check_ready_sessions(now)
     if any(counts.values()):
         log.info("sweep %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
+
+
+def _check_ready_sessions(now) -> int:
+    """Enqueue a look at every running ready session: a VM its node lost becomes lost."""
+    running = select(VpsSession.id).where(
+        VpsSession.status == SessionStatus.READY,
+        or_(VpsSession.expires_at.is_(None), VpsSession.expires_at > now),
+    )
+    ids = db.session.execute(running.order_by(VpsSession.ready_at).limit(BATCH)).scalars().all()
+    db.session.rollback()
+    for session_id in ids:
+        provisioning.enqueue_check(session_id)
+    return len(ids)
 
 
 def _repair(session_id: uuid.UUID, status: str, created_at, now) -> str | None:

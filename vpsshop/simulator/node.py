@@ -354,6 +354,11 @@ class SimulatedNode:
             self._stats = dict.fromkeys(ENDPOINTS, 0)
             self._requests.clear()
 
+    def forget_vms(self) -> None:
+        """What a node restart does to its VMs: it no longer knows any (404 for each)."""
+        with self._lock:
+            self._vms.clear()
+
     def vm(self, route: str) -> dict[str, Any] | None:
         """What the node knows of a VM (its connection details included), or None."""
         with self._lock:
