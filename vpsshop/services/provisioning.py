@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -39,6 +40,20 @@ def _detached(obj):
     if obj is not None:
         db.session.expunge(obj)
     return obj
+
+
+def _node_target(
+    session_id: uuid.UUID, wanted: Callable[[VpsSession], bool]
+) -> tuple[str | None, Worker | None] | None:
+    """The session's route and a detached copy of its worker when ``wanted(session)``,
+    else None; the transaction ends either way (no node call runs inside one)."""
+    session = db.session.get(VpsSession, session_id)
+    if session is None or not wanted(session):
+        db.session.rollback()
+        return None
+    target = (session.worker_route, _detached(session.worker))
+    db.session.rollback()
+    return target
 
 
 def _schedule(kind: str, session_id: uuid.UUID, delay: float = 0.0) -> None:
@@ -274,13 +289,10 @@ LOST_MESSAGE = (
 
 def check_ready(session_id: uuid.UUID) -> None:
     """Ask the node for a ready session's log; a 404 makes the session ``lost``."""
-    session = db.session.get(VpsSession, session_id)
-    if session is None or session.status != SessionStatus.READY:
-        db.session.rollback()
+    target = _node_target(session_id, lambda s: s.status == SessionStatus.READY)
+    if target is None:
         return
-    route = session.worker_route
-    worker = _detached(session.worker)
-    db.session.rollback()
+    route, worker = target
     try:
         if worker is None or not route:
             raise NodeNotFound("the worker no longer exists")
@@ -373,13 +385,10 @@ def needs_stop(session: VpsSession) -> bool:
 
 def stop(session_id: uuid.UUID) -> None:
     """Ask the node to stop the VM; retry with back-off until it answers 2xx or 404."""
-    session = db.session.get(VpsSession, session_id)
-    if session is None or not needs_stop(session):
-        db.session.rollback()
+    target = _node_target(session_id, needs_stop)
+    if target is None:
         return
-    route = session.worker_route
-    worker = _detached(session.worker)
-    db.session.rollback()
+    route, worker = target
     try:
         if worker is not None:
             node_client.stop_vm(worker, route)
