@@ -56,8 +56,10 @@ def _node_target(
     return target
 
 
-def _schedule(kind: str, session_id: uuid.UUID, delay: float = 0.0) -> None:
-    job = enqueue_session_job(kind, session_id, delay)
+def _schedule(
+    kind: str, session_id: uuid.UUID, delay: float = 0.0, at: datetime | None = None
+) -> None:
+    job = enqueue_session_job(kind, session_id, delay, at)
     log.info(
         "scheduled kind=%s session_id=%s job_id=%s delay=%.1f", kind, session_id, job.id, delay
     )
@@ -259,8 +261,7 @@ def watch(session_id: uuid.UUID) -> None:
         _mark_ready(session, reading.details)
         db.session.commit()
         if session.expires_at is not None:
-            delay = max(0.0, (session.expires_at - utcnow()).total_seconds())
-            _schedule("expire", session_id, delay)
+            schedule_expiry(session_id, session.expires_at)
         return
     db.session.commit()
     _schedule("watch", session_id, current_app.config["WATCH_INTERVAL_SECONDS"])
@@ -434,16 +435,20 @@ def request_stop(session_id: uuid.UUID, final_status: str) -> VpsSession | None:
 def expire(session_id: uuid.UUID) -> None:
     """Stop a ready session whose time is over."""
     session = db.session.get(VpsSession, session_id)
-    if (
-        session is None
-        or session.status != SessionStatus.READY
-        or session.expires_at is None
-        or session.expires_at > utcnow()
-    ):
+    if session is None or session.status != SessionStatus.READY or session.expires_at is None:
         db.session.rollback()
         return
+    expires_at = session.expires_at
     db.session.rollback()
+    if expires_at > utcnow():  # early (clock or rounding): look again at the time itself
+        schedule_expiry(session_id, expires_at)
+        return
     request_stop(session_id, SessionStatus.EXPIRED)
+
+
+def schedule_expiry(session_id: uuid.UUID, expires_at: datetime) -> None:
+    """Schedule the session's expiry at ``expires_at`` itself (the sweeper is the net)."""
+    _schedule("expire", session_id, at=expires_at)
 
 
 def fail_and_refund(session_id: uuid.UUID, message: str) -> VpsSession:

@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from redis import Redis
@@ -49,16 +49,25 @@ def _lease_seconds(delay: float) -> int:
     return math.ceil(delay + current_app.config["JOB_LEASE_SECONDS"])
 
 
-def enqueue_session_job(kind: str, session_id: uuid.UUID, delay: float = 0.0) -> Job:
-    """Enqueue (or schedule after ``delay`` seconds) the ``kind`` job of a session.
+def enqueue_session_job(
+    kind: str, session_id: uuid.UUID, delay: float = 0.0, at: datetime | None = None
+) -> Job:
+    """Enqueue (or schedule after ``delay`` seconds, or at ``at``) the ``kind`` job.
 
     Raises redis errors when Redis is down; the caller decides what that means.
     """
     job_id = f"{kind}-{session_id}-{uuid.uuid4().hex[:8]}"
+    if at is not None:
+        # RQ keeps whole seconds and runs a job once its second has begun: rounded up,
+        # the job never runs before ``at``.
+        at = at.replace(microsecond=0) + timedelta(seconds=1) if at.microsecond else at
+        delay = max(0.0, (at - datetime.now(UTC)).total_seconds())
     # The lease is written first: a job that starts at once must find itself there.
     get_redis().set(_lease_key(session_id), job_id, ex=_lease_seconds(delay))
     queue = get_queue()
     args = (JOB_FUNCTIONS[kind], str(session_id))
+    if at is not None:
+        return queue.enqueue_at(at, *args, job_id=job_id, **DEFAULT_JOB_OPTIONS)
     if delay > 0:
         return queue.enqueue_in(
             timedelta(seconds=delay), *args, job_id=job_id, **DEFAULT_JOB_OPTIONS
