@@ -60,6 +60,8 @@ def test_node_restarted_while_ready_is_lost_within_the_check_interval(
     assert 'data-testid="lost"' in page and "not refunded" in page
     assert 'data-testid="credentials"' not in page
     assert "Delete this server" not in page
+    delete_page = client.get(f"/vps/sessions/{sid}/delete").get_data(as_text=True)
+    assert "already ended (lost)" in delete_page
 
 
 def test_the_log_proxy_seeing_404_ends_a_ready_session_as_lost(
