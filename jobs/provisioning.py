@@ -30,3 +30,11 @@ def expire_session(session_id: str) -> None:
     with session_run(uuid.UUID(session_id)) as mine:
         if mine:
             provisioning.expire(uuid.UUID(session_id))
+
+
+def stop_orphan_vm(worker_id: str, route: str, attempt: int) -> None:
+    provisioning.stop_orphan(uuid.UUID(worker_id), route, attempt)
+
+
+def check_session(session_id: str) -> None:
+    provisioning.check_ready(uuid.UUID(session_id))

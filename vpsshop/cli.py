@@ -88,9 +88,20 @@ def rq_worker(worker_class: str, burst: bool, no_scheduler: bool) -> None:
     redis_conn = get_redis()
     redis_conn.ping()  # fail fast and readably when Redis is down
     worker = cls([get_queue()], connection=redis_conn)
+    keeper = None
     if not no_scheduler:
+        from vpsshop.rq_worker import ScheduleKeeper
         from vpsshop.services.sweeper import ensure_sweep_scheduled
 
         ensure_sweep_scheduled(delay=1.0)
+        keeper = ScheduleKeeper(cls.flask_app)
+        keeper.tick_once()
+        if not burst:
+            keeper.start()
     db.engine.dispose()
-    worker.work(burst=burst, with_scheduler=not no_scheduler)
+    try:
+        # RQ's own scheduler is not started: the keeper does its work from every worker.
+        worker.work(burst=burst, with_scheduler=False)
+    finally:
+        if keeper is not None:
+            keeper.stop()

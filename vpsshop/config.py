@@ -95,7 +95,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Comma-separated Fernet keys, newest first; see services/crypto.py.
         "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS", ""),
         "RQ_QUEUE_NAME": os.environ.get("RQ_QUEUE_NAME", "vpsshop"),
-        # Every key the shop writes in Redis starts with this (vpsshop/redis_keys.py).
+        # Put before every Redis key the shop writes (vpsshop/redis_keys.py); empty means
+        # the queue name, so deployments with their own queue never share a key.
         "REDIS_KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", ""),
         # Timeouts for calls to worker nodes (seconds).
         "NODE_CONNECT_TIMEOUT": _float_env("NODE_CONNECT_TIMEOUT", 3.0),
@@ -108,6 +109,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "LOG_CACHE_SECONDS": _float_env("LOG_CACHE_SECONDS", 2.0),
         # Open event streams per web process; past it new ones get 503 with Retry-After.
         "EVENTS_MAX_STREAMS": _int_env("EVENTS_MAX_STREAMS", 8),
+        # The last log read (password masked) is kept this long after the newest read.
+        "LOG_KEEP_SECONDS": _int_env("LOG_KEEP_SECONDS", 3600),
         # A pooled connection idle for longer is pinged before use (vpsshop/db_pool.py).
         "DATABASE_PING_AFTER_IDLE_SECONDS": _float_env("DATABASE_PING_AFTER_IDLE_SECONDS", 1.0),
         "STOP_RETRY_BASE_SECONDS": _float_env("STOP_RETRY_BASE_SECONDS", 2.0),
@@ -115,6 +118,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SWEEP_INTERVAL_SECONDS": _float_env("SWEEP_INTERVAL_SECONDS", 30.0),
         # A session with no job expected for this long is picked up by the sweeper.
         "JOB_LEASE_SECONDS": _float_env("JOB_LEASE_SECONDS", 60.0),
+        # A running job renews its session's run lock and lease every third of this; a
+        # job whose worker was killed lets go of its session after at most this long.
+        "JOB_HEARTBEAT_SECONDS": _float_env("JOB_HEARTBEAT_SECONDS", 10.0),
+        # How often every worker moves due scheduled jobs (enqueue_in/at) into the queue.
+        "SCHEDULER_TICK_SECONDS": _float_env("SCHEDULER_TICK_SECONDS", 1.0),
         "TRUST_PROXY_HOPS": _int_env("TRUST_PROXY_HOPS", 0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,12 +1,18 @@
-"""RQ worker classes that run every job inside the Flask app context."""
+"""RQ worker classes that run every job inside the Flask app context, and their scheduler."""
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from flask import Flask
 from rq import SimpleWorker
+from rq.scheduler import RQScheduler
 from rq.worker import HerokuWorker
 
 from vpsshop.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 class _AppContextMixin:
@@ -41,3 +47,57 @@ class AppSimpleWorker(_AppContextMixin, SimpleWorker):
 
 
 WORKER_CLASSES = {"fork": AppWorker, "simple": AppSimpleWorker}
+
+
+class ScheduleKeeper:
+    """Moves due scheduled jobs into the queue every tick, from any worker that is alive.
+
+    RQ's own scheduler runs only in the worker that holds its lock, and a SIGKILLed
+    holder keeps that lock for a minute, with RQ trying again only at its 10-minute
+    maintenance: every ``enqueue_in`` job (watches, stop retries, the sweep) stalled. Here
+    every worker ticks, and a tick lock that lasts less than one tick picks which worker
+    moves the jobs this time, so a dead worker delays nothing beyond its last tick. The
+    move is RQ's public ``RQScheduler.enqueue_scheduled_jobs`` on the queue's registry.
+    """
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.tick = float(app.config["SCHEDULER_TICK_SECONDS"])
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick_once(self) -> bool:
+        """One tick; True when this worker moved the due jobs."""
+        from vpsshop import redis_keys
+        from vpsshop.queue import get_queue, get_redis
+        from vpsshop.services.sweeper import ensure_sweep_scheduled
+
+        with self.app.app_context():
+            redis_conn = get_redis()
+            ttl_ms = max(1, int(self.tick * 900))
+            if not redis_conn.set(redis_keys.key("scheduler-tick"), "1", nx=True, px=ttl_ms):
+                return False
+            queue = get_queue()
+            scheduler = RQScheduler([queue], connection=redis_conn)
+            scheduler.prepare_registries([queue.name])
+            scheduler.enqueue_scheduled_jobs()
+            # A sweep chain lost with a killed worker is started again here (SET NX).
+            ensure_sweep_scheduled(delay=1.0)
+            return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick):
+            try:
+                self.tick_once()
+            except Exception:  # Redis away: the next tick tries again
+                log.warning("scheduler tick failed", exc_info=True)
+
+    def start(self) -> ScheduleKeeper:
+        self._thread = threading.Thread(target=self._run, name="schedule-keeper", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

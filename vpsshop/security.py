@@ -11,7 +11,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask.wrappers import Response
 from flask_login import user_logged_in, user_logged_out
 
-from vpsshop.redis_keys import redis_key
+from vpsshop import redis_keys
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
 
 
 def _revoked_key(login_id: str) -> str:
-    return redis_key("revoked-login", login_id)
+    return redis_keys.key("revoked-login", login_id)
 
 
 def csp_nonce() -> str:

@@ -32,6 +32,7 @@ def app_config():
         "STOP_RETRY_MAX_SECONDS": 1.0,
         "PROVISION_TIMEOUT_SECONDS": 60,
         "JOB_LEASE_SECONDS": 5.0,
+        "JOB_HEARTBEAT_SECONDS": 2.0,
     }
 
 

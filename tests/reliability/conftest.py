@@ -33,6 +33,8 @@ FAST_TIMEOUTS = {
     "STOP_RETRY_MAX_SECONDS": 0.3,
     "PROVISION_TIMEOUT_SECONDS": 60,
     "JOB_LEASE_SECONDS": 5.0,
+    "JOB_HEARTBEAT_SECONDS": 2.0,
+    "SCHEDULER_TICK_SECONDS": 0.2,
     "LOG_CACHE_SECONDS": 0.2,
     # Failures must not take a node out of rotation in the middle of a test.
     "NODE_UNHEALTHY_AFTER": 1000,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_test_config
 from tests.shop.factories import add_node_session, add_session
-from vpsshop import create_app
+from vpsshop import create_app, redis_keys
 from vpsshop.models import SessionStatus
 from vpsshop.services import log_proxy
 
@@ -226,3 +226,41 @@ def test_redis_down_means_unavailable_and_no_node_call(
     view = log_proxy.read_log(session)
     assert view.state == "unavailable"
     assert sim_node.stats["log"] == 0
+
+
+def _every_redis_value(conn) -> bytes:
+    """Every string, hash and list value in the Redis db, joined (RQ's included)."""
+    values = []
+    for key in conn.scan_iter():
+        kind = conn.type(key)
+        if kind == b"string":
+            values.append(conn.get(key) or b"")
+        elif kind == b"hash":
+            values.extend(conn.hgetall(key).values())
+        elif kind == b"list":
+            values.extend(conn.lrange(key, 0, -1))
+    return b"\n".join(values)
+
+
+@pytest.mark.parametrize("extra", [[], ["rdp_password: Spelt-0ther-Way"]])
+def test_no_password_reaches_redis(app, make_sim_node, make_worker, make_product, make_user, extra):
+    """Every spelling the parser reads as the password is masked before it is cached."""
+    node = make_sim_node(extra_log_lines=extra)
+    product = make_product([make_worker(node.url)], action=2)
+    session = add_node_session(make_user(), product)
+    route = session.worker_route
+    view = log_proxy.read_log(session)
+    password = node.vm(route)["password"]
+    assert view.state == "live" and "VM ready" in view.text
+    stored = _every_redis_value(app.extensions["redis"])
+    assert b"VM ready" in stored  # the log is cached...
+    assert password.encode() not in stored  # ...but not its password
+    assert b"Spelt-0ther-Way" not in stored
+    assert password not in view.text
+
+
+def test_the_cached_log_is_kept_only_for_a_while(app, sim_node, make_user, node_product):
+    session = add_node_session(make_user(), node_product)
+    log_proxy.read_log(session)
+    ttl = app.extensions["redis"].ttl(redis_keys.key("log", session.id, "text"))
+    assert 0 < ttl <= app.config["LOG_KEEP_SECONDS"] <= 3600

@@ -24,6 +24,8 @@ class SessionStatus(enum.StrEnum):
     DELETED = "deleted"
     EXPIRED = "expired"
     FAILED = "failed"
+    # Was ready, then its node no longer knew the VM (node restarted or lost it).
+    LOST = "lost"
 
 
 # Sessions that hold a slot on their worker.
@@ -33,7 +35,12 @@ ACTIVE_STATUSES = (
     SessionStatus.READY,
     SessionStatus.STOPPING,
 )
-FINAL_STATUSES = (SessionStatus.DELETED, SessionStatus.EXPIRED, SessionStatus.FAILED)
+FINAL_STATUSES = (
+    SessionStatus.DELETED,
+    SessionStatus.EXPIRED,
+    SessionStatus.FAILED,
+    SessionStatus.LOST,
+)
 
 
 class VpsSession(db.Model):

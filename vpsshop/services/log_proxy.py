@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,15 +20,13 @@ import redis
 from flask import current_app
 from sqlalchemy import inspect
 
+from vpsshop import redis_keys
 from vpsshop.extensions import db
-from vpsshop.models import VpsSession, Worker
+from vpsshop.models import SessionStatus, VpsSession, Worker
 from vpsshop.queue import get_redis
-from vpsshop.services import node_client
+from vpsshop.services import log_parser, node_client, provisioning
 from vpsshop.services.node_client import NodeError, NodeNotFound
 
-KEY_PREFIX = "vpsshop:log:"
-# The last good log, kept well past the polling window so a dead node still has a log.
-TEXT_TTL_SECONDS = 24 * 3600
 WAIT_STEP_SECONDS = 0.05
 
 # Outcome of the newest fetch, stored for LOG_CACHE_SECONDS (its presence means "fresh").
@@ -66,8 +65,7 @@ class LogView:
 
 
 def _keys(session_id: str) -> tuple[str, str, str]:
-    base = f"{KEY_PREFIX}{session_id}"
-    return f"{base}:text", f"{base}:state", f"{base}:lock"
+    return tuple(redis_keys.key("log", session_id, part) for part in ("text", "state", "lock"))
 
 
 def _read(conn: redis.Redis, text_key: str, state_key: str) -> tuple[str | None, dict | None]:
@@ -95,6 +93,17 @@ def _detached_worker(worker: Worker) -> Worker:
     return Worker(**values)
 
 
+def _report_gone(session_id: str) -> None:
+    """A ready session's VM is gone: a worker checks it and ends the session as lost.
+
+    This read-only request changes nothing itself; it runs once per cache window at most.
+    """
+    try:
+        provisioning.enqueue_check(uuid.UUID(session_id))
+    except redis.RedisError:  # the periodic check in the sweeper finds it too
+        current_app.logger.warning("lost_check_not_enqueued session=%s", session_id)
+
+
 def _fetch(session_id: str, worker: Worker, route: str) -> tuple[str, str | None]:
     """Ask the node once; the outcome and, when it answered, the bounded text."""
     try:
@@ -106,7 +115,8 @@ def _fetch(session_id: str, worker: Worker, route: str) -> tuple[str, str | None
         current_app.logger.warning("log_fetch_failed session=%s kind=%s", session_id, error.kind)
         return ERROR, None
     limit = int(current_app.config["NODE_LOG_MAX_BYTES"])
-    return OK, text[-limit:]
+    # Masked before it is cached: the password lives encrypted in the database only.
+    return OK, log_parser.mask_credentials(text[-limit:])
 
 
 def _release(conn: redis.Redis, lock_key: str, token: str) -> None:
@@ -131,12 +141,17 @@ def read_log(session: VpsSession) -> LogView:
     route = session.worker_route
     worker = _detached_worker(session.worker) if session.worker is not None else None
     is_final = session.is_final
+    is_ready = session.status == SessionStatus.READY
     db.session.rollback()
 
     config = current_app.config
     text_key, state_key, lock_key = _keys(session_id)
     cache_ms = max(1, int(float(config["LOG_CACHE_SECONDS"]) * 1000))
-    fetch_budget = float(config["NODE_CONNECT_TIMEOUT"]) + float(config["NODE_LOG_READ_TIMEOUT"])
+    # The last good log, kept past the polling window so a dead node still has a log.
+    keep_seconds = max(1, int(config["LOG_KEEP_SECONDS"]))
+    # The node client cuts a fetch off at this budget; the lock outlives it by a margin so
+    # that no second viewer starts another fetch while the first is still running.
+    fetch_budget = node_client.call_budget(config["NODE_LOG_READ_TIMEOUT"])
     conn = get_redis()
     try:
         if worker is None or not route:
@@ -156,10 +171,12 @@ def read_log(session: VpsSession) -> LogView:
                     state, cached = _read(conn, text_key, state_key)
                     if state is None:  # nobody fetched between our read and our lock
                         state, text = _fetch(session_id, worker, route)
+                        if state == GONE and is_ready:
+                            _report_gone(session_id)
                         pipe = conn.pipeline(transaction=True)
                         if text is not None:
                             cached = {"text": text, "at": time.time()}
-                            pipe.set(text_key, json.dumps(cached), ex=TEXT_TTL_SECONDS)
+                            pipe.set(text_key, json.dumps(cached), ex=keep_seconds)
                         pipe.set(state_key, state, px=cache_ms)
                         pipe.execute()
                     return _view(state, cached)

@@ -6,11 +6,13 @@ import http.client
 import json
 import os
 import re
+import socket
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +20,9 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from flask import current_app
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from vpsshop.models import Worker
 
@@ -76,10 +81,19 @@ MAX_ANSWER_BYTES = 64 * 1024
 MAX_LOGIN_TEXT_CHARS = 4000
 MAX_LOG_URL_CHARS = 2048
 READ_CHUNK = 64 * 1024
-# A whole call may take this many read timeouts (plus the connect timeout) before it is
-# abandoned: the read timeout alone only bounds the gap between two packets, so a node
-# trickling one byte at a time could otherwise hold a job forever.
+# A whole call (headers and body) may take this many read timeouts plus the connect
+# timeout before it is cut off: the read timeout alone only bounds the gap between two
+# packets, so a node trickling one byte at a time could otherwise hold a thread forever.
 DEADLINE_FACTOR = 2.0
+
+
+def call_budget(read_timeout: float, connect_timeout: float | None = None) -> float:
+    """Seconds a node call with these timeouts may last in all, whatever the node sends."""
+    connect = float(
+        connect_timeout if connect_timeout is not None else _config("NODE_CONNECT_TIMEOUT")
+    )
+    return connect + DEADLINE_FACTOR * float(read_timeout)
+
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), other two-byte escapes, and the
 # 8-bit CSI form; a lone ESC left over is dropped too.
@@ -94,6 +108,49 @@ _CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
 
 _sessions_lock = threading.Lock()
 _sessions: dict[int, requests.Session] = {}
+# The call being made by this thread: the connections it opens report their sockets to it.
+_current = threading.local()
+
+
+class _DeadlineMixin:
+    """A urllib3 connection that hands its socket to the calling thread's ``_Call``.
+
+    The call's watchdog shuts that socket down at the deadline, which ends any blocking
+    read at once (headers included), whatever the node trickles.
+    """
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        call = getattr(_current, "call", None)
+        if call is not None:
+            call.attach(self.sock)  # type: ignore[attr-defined]
+
+
+class _DeadlineHTTPConnection(_DeadlineMixin, HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_DeadlineMixin, HTTPSConnection):
+    pass
+
+
+class _DeadlineHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with the deadline-aware connection pools (its documented hook)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _DeadlineHTTPPool,
+            "https": _DeadlineHTTPSPool,
+        }
 
 
 def _reset_after_fork() -> None:
@@ -121,7 +178,14 @@ def _http() -> requests.Session:
             # Never route node calls through environment proxies or add .netrc credentials.
             session.trust_env = False
             # Identity encoding keeps byte limits honest (no decompression bombs).
-            session.headers.update({"Accept-Encoding": "identity", "User-Agent": "vpsshop"})
+            # A fresh connection per call: its socket belongs to that call alone, so the
+            # watchdog that shuts it down at the deadline can never hit another call's.
+            session.headers.update(
+                {"Accept-Encoding": "identity", "User-Agent": "vpsshop", "Connection": "close"}
+            )
+            adapter = _DeadlineAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             _sessions.clear()  # sessions inherited from a parent process are not ours
             _sessions[pid] = session
     return session
@@ -175,7 +239,11 @@ def _url(worker: Worker, path: str) -> str:
 
 
 class _Call:
-    """One HTTP exchange with a node, bounded by a wall-clock deadline."""
+    """One HTTP exchange with a node, bounded by a wall-clock deadline.
+
+    A timer shuts the call's socket down at the deadline; a read blocked in the headers
+    or the body then ends at once and the call fails as NodeUnreachable.
+    """
 
     def __init__(
         self, worker: Worker, what: str, read_timeout: float, connect_timeout: float | None = None
@@ -186,8 +254,52 @@ class _Call:
             connect_timeout if connect_timeout is not None else _config("NODE_CONNECT_TIMEOUT")
         )
         self.read_timeout = float(read_timeout)
-        self.budget = self.connect_timeout + DEADLINE_FACTOR * self.read_timeout
+        self.budget = call_budget(self.read_timeout, self.connect_timeout)
         self.deadline = time.monotonic() + self.budget
+        self.expired = False
+        self._guard = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._done = False
+
+    def attach(self, sock: socket.socket | None) -> None:
+        """Called by the connection once connected: shut ``sock`` down at the deadline."""
+        if sock is None:
+            return
+        with self._guard:
+            self._sockets.append(sock)
+            late = self.expired
+        if late:  # connected after the deadline: cut it off now
+            self._expire()
+
+    def _expire(self) -> None:
+        with self._guard:
+            if self._done:
+                return
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already closed
+                pass
+
+    @contextmanager
+    def watched(self) -> Iterator[None]:
+        """Run the block with the watchdog armed: its sockets are shut at the deadline."""
+        _current.call = self
+        timer = threading.Timer(max(0.0, self.remaining()), self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            _current.call = None
+            with self._guard:
+                self._done = True
+            timer.cancel()
+
+    def past_deadline(self) -> NodeUnreachable:
+        return NodeUnreachable(f"{self.what}: the node's answer took longer than {self.budget:g}s")
 
     def send(self, method: str, path: str, json_body: Any = None) -> requests.Response:
         headers = {}
@@ -212,6 +324,8 @@ class _Call:
         what = self.what
         if isinstance(exc, NodeError):
             return exc
+        if self.expired:  # whatever broke, it broke because the watchdog cut the socket
+            return self.past_deadline()
         if isinstance(exc, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
             return NodeUnreachable(f"{what}: connection timed out after {self.connect_timeout:g}s")
         if isinstance(exc, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
@@ -250,9 +364,7 @@ class _Call:
         raw = response.raw
         while True:
             if self.remaining() <= 0:
-                raise NodeUnreachable(
-                    f"{self.what}: the node's answer took longer than {self.budget:g}s"
-                )
+                raise self.past_deadline()
             try:
                 # read1 returns as soon as some bytes arrived, so the deadline is checked
                 # between packets even when a node trickles its answer.
@@ -260,6 +372,8 @@ class _Call:
             except Exception as exc:  # classified below
                 raise self.classify(exc) from None
             if not chunk:
+                if self.expired:  # the watchdog's shutdown reads as a clean end
+                    raise self.past_deadline()
                 return
             yield chunk
 
@@ -301,20 +415,26 @@ class _Call:
 
     def run(self, method: str, path: str, handle: Callable[[requests.Response], Any], **kw):
         """Send, hand the streamed response to ``handle``, always close it."""
-        response = self.send(method, path, **kw)
-        try:
-            if 300 <= response.status_code < 400:
-                raise NodeBadAnswer(
-                    f"{self.what}: the node answered with a redirect "
-                    f"(HTTP {response.status_code}), which is not followed"
-                )
-            if response.status_code in UNAUTHORIZED_STATUSES:
-                raise NodeUnauthorized(
-                    f"{self.what}: the node refused our token (HTTP {response.status_code})"
-                )
-            return handle(response)
-        finally:
-            response.close()
+        with self.watched():
+            response = self.send(method, path, **kw)
+            try:
+                return self._checked(response, handle)
+            finally:
+                response.close()
+
+    def _checked(self, response: requests.Response, handle: Callable[[requests.Response], Any]):
+        if self.expired:  # headers cut short by the watchdog may still parse as an answer
+            raise self.past_deadline()
+        if 300 <= response.status_code < 400:
+            raise NodeBadAnswer(
+                f"{self.what}: the node answered with a redirect "
+                f"(HTTP {response.status_code}), which is not followed"
+            )
+        if response.status_code in UNAUTHORIZED_STATUSES:
+            raise NodeUnauthorized(
+                f"{self.what}: the node refused our token (HTTP {response.status_code})"
+            )
+        return handle(response)
 
 
 def create_vm(worker: Worker, action: int, session_id: uuid.UUID) -> str:
@@ -426,5 +546,7 @@ def probe(worker: Worker) -> None:
     """GET {base}/ within the connect timeout; any HTTP status is success."""
     connect = float(_config("NODE_CONNECT_TIMEOUT"))
     call = _Call(worker, "probe", connect, connect_timeout=connect)
-    response = call.send("GET", "/")
-    response.close()
+    with call.watched():
+        call.send("GET", "/").close()
+        if call.expired:
+            raise call.past_deadline()

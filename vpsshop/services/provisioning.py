@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession, Worker
 from vpsshop.models.types import utcnow
+from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
 from vpsshop.services import crypto, ledger, node_client, workers
 from vpsshop.services.log_parser import parse_log
 from vpsshop.services.node_client import NodeBusy, NodeError, NodeNotFound
@@ -40,8 +42,24 @@ def _detached(obj):
     return obj
 
 
-def _schedule(kind: str, session_id: uuid.UUID, delay: float = 0.0) -> None:
-    job = enqueue_session_job(kind, session_id, delay)
+def _node_target(
+    session_id: uuid.UUID, wanted: Callable[[VpsSession], bool]
+) -> tuple[str | None, Worker | None] | None:
+    """The session's route and a detached copy of its worker when ``wanted(session)``,
+    else None; the transaction ends either way (no node call runs inside one)."""
+    session = db.session.get(VpsSession, session_id)
+    if session is None or not wanted(session):
+        db.session.rollback()
+        return None
+    target = (session.worker_route, _detached(session.worker))
+    db.session.rollback()
+    return target
+
+
+def _schedule(
+    kind: str, session_id: uuid.UUID, delay: float = 0.0, at: datetime | None = None
+) -> None:
+    job = enqueue_session_job(kind, session_id, delay, at)
     log.info(
         "scheduled kind=%s session_id=%s job_id=%s delay=%.1f", kind, session_id, job.id, delay
     )
@@ -100,7 +118,7 @@ def provision(session_id: uuid.UUID) -> None:
             if not _fail_over(session_id, worker.id if worker else None, error):
                 return
             continue
-        _created(session_id, worker.id, route)
+        _created(session_id, worker, route)
         return
 
 
@@ -135,21 +153,65 @@ def _fail_over(session_id: uuid.UUID, worker_id: uuid.UUID | None, error: NodeEr
     return False
 
 
-def _created(session_id: uuid.UUID, worker_id: uuid.UUID, route: str) -> None:
-    _note_node_success(worker_id)
+def _created(session_id: uuid.UUID, worker: Worker, route: str) -> None:
+    _note_node_success(worker.id)
     session = _locked(session_id)
+    if session.worker_route and (session.worker_route, session.worker_id) != (route, worker.id):
+        # Another run already gave this session its VM: this one belongs to no one.
+        db.session.commit()
+        log.warning("surplus VM session_id=%s worker_id=%s route=%s", session_id, worker.id, route)
+        stop_orphan(worker.id, route)
+        return
     session.worker_route = route
     session.log_url = f"/log/{route}"
     if session.status == SessionStatus.PENDING:
         session.status = SessionStatus.PROVISIONING
         db.session.commit()
-        log.info("created session_id=%s worker_id=%s route=%s", session_id, worker_id, route)
+        log.info("created session_id=%s worker_id=%s route=%s", session_id, worker.id, route)
         # First look at once: a fast node may already show the details (and the user the log).
         _schedule("watch", session_id)
         return
     # Deleted or failed while the node was creating: the new VM must not be left running.
     db.session.commit()
     _schedule("stop", session_id)
+
+
+ORPHAN_STOP_ATTEMPTS = 10
+
+
+def _stop_retry_delay(attempts: int) -> float:
+    """Exponential back-off after ``attempts`` failed stops, capped."""
+    config = current_app.config
+    return min(
+        config["STOP_RETRY_BASE_SECONDS"] * 2 ** (attempts - 1), config["STOP_RETRY_MAX_SECONDS"]
+    )
+
+
+def stop_orphan(worker_id: uuid.UUID, route: str, attempt: int = 1) -> None:
+    """Stop a VM no session owns; retried with back-off by a job of its own."""
+    worker = _detached(db.session.get(Worker, worker_id))
+    db.session.rollback()
+    if worker is None:
+        return
+    try:
+        node_client.stop_vm(worker, route)
+    except NodeError as error:
+        _note_node_failure(worker.id, error)
+        db.session.commit()
+        if attempt >= ORPHAN_STOP_ATTEMPTS:
+            log.error("surplus VM not stopped worker_id=%s route=%s", worker_id, route)
+            return
+        delay = _stop_retry_delay(attempt)
+        get_queue().enqueue_in(
+            timedelta(seconds=delay),
+            "jobs.provisioning.stop_orphan_vm",
+            str(worker_id),
+            route,
+            attempt + 1,
+            **DEFAULT_JOB_OPTIONS,
+        )
+        return
+    log.info("surplus VM stopped worker_id=%s route=%s", worker_id, route)
 
 
 # --- watch the log until ready ------------------------------------------------------------
@@ -199,8 +261,7 @@ def watch(session_id: uuid.UUID) -> None:
         _mark_ready(session, reading.details)
         db.session.commit()
         if session.expires_at is not None:
-            delay = max(0.0, (session.expires_at - utcnow()).total_seconds())
-            _schedule("expire", session_id, delay)
+            schedule_expiry(session_id, session.expires_at)
         return
     db.session.commit()
     _schedule("watch", session_id, current_app.config["WATCH_INTERVAL_SECONDS"])
@@ -217,6 +278,55 @@ def _mark_ready(session: VpsSession, details) -> None:
     minutes = session.product.duration_minutes
     session.expires_at = now + timedelta(minutes=minutes) if minutes else None
     log.info("ready session_id=%s", session.id)
+
+
+# --- a ready VM its node no longer knows --------------------------------------------------
+
+LOST_MESSAGE = (
+    "The node no longer knows this server (it was restarted or lost it), so it is gone. "
+    "It was ready and in use, so it is not refunded."
+)
+
+
+def check_ready(session_id: uuid.UUID) -> None:
+    """Ask the node for a ready session's log; a 404 makes the session ``lost``."""
+    target = _node_target(session_id, lambda s: s.status == SessionStatus.READY)
+    if target is None:
+        return
+    route, worker = target
+    try:
+        if worker is None or not route:
+            raise NodeNotFound("the worker no longer exists")
+        node_client.fetch_log(worker, route)
+    except NodeNotFound:
+        _mark_lost(session_id)
+        return
+    except NodeError as error:  # the node is down, not the VM: ask again next time
+        _note_node_failure(worker.id, error)
+        db.session.commit()
+        return
+    _note_node_success(worker.id)
+    db.session.commit()
+
+
+def _mark_lost(session_id: uuid.UUID) -> None:
+    session = _locked(session_id)
+    if session is None or session.status != SessionStatus.READY:
+        db.session.commit()
+        return
+    now = utcnow()
+    session.status = SessionStatus.LOST
+    session.error = LOST_MESSAGE
+    session.ended_at = now
+    # The node has nothing left to stop; the slot is free from this commit on.
+    session.vm_stopped_at = now
+    db.session.commit()
+    log.warning("lost session_id=%s", session_id)
+
+
+def enqueue_check(session_id: uuid.UUID) -> None:
+    """Enqueue ``check_ready`` (no lease: it only reads, then changes under a row lock)."""
+    get_queue().enqueue("jobs.provisioning.check_session", str(session_id), **DEFAULT_JOB_OPTIONS)
 
 
 # --- failure, stop and expiry --------------------------------------------------------------
@@ -276,13 +386,10 @@ def needs_stop(session: VpsSession) -> bool:
 
 def stop(session_id: uuid.UUID) -> None:
     """Ask the node to stop the VM; retry with back-off until it answers 2xx or 404."""
-    session = db.session.get(VpsSession, session_id)
-    if session is None or not needs_stop(session):
-        db.session.rollback()
+    target = _node_target(session_id, needs_stop)
+    if target is None:
         return
-    route = session.worker_route
-    worker = _detached(session.worker)
-    db.session.rollback()
+    route, worker = target
     try:
         if worker is not None:
             node_client.stop_vm(worker, route)
@@ -293,11 +400,7 @@ def stop(session_id: uuid.UUID) -> None:
         attempts = session.stop_attempts
         session.error = f"Stopping failed {attempts} time(s), retrying: {error.kind}"[:500]
         db.session.commit()
-        config = current_app.config
-        delay = min(
-            config["STOP_RETRY_BASE_SECONDS"] * 2 ** (attempts - 1),
-            config["STOP_RETRY_MAX_SECONDS"],
-        )
+        delay = _stop_retry_delay(attempts)
         log.warning(
             "stop failed session_id=%s attempts=%d retry_in=%.1f", session_id, attempts, delay
         )
@@ -332,16 +435,20 @@ def request_stop(session_id: uuid.UUID, final_status: str) -> VpsSession | None:
 def expire(session_id: uuid.UUID) -> None:
     """Stop a ready session whose time is over."""
     session = db.session.get(VpsSession, session_id)
-    if (
-        session is None
-        or session.status != SessionStatus.READY
-        or session.expires_at is None
-        or session.expires_at > utcnow()
-    ):
+    if session is None or session.status != SessionStatus.READY or session.expires_at is None:
         db.session.rollback()
         return
+    expires_at = session.expires_at
     db.session.rollback()
+    if expires_at > utcnow():  # early (clock or rounding): look again at the time itself
+        schedule_expiry(session_id, expires_at)
+        return
     request_stop(session_id, SessionStatus.EXPIRED)
+
+
+def schedule_expiry(session_id: uuid.UUID, expires_at: datetime) -> None:
+    """Schedule the session's expiry at ``expires_at`` itself (the sweeper is the net)."""
+    _schedule("expire", session_id, at=expires_at)
 
 
 def fail_and_refund(session_id: uuid.UUID, message: str) -> VpsSession:

@@ -14,6 +14,7 @@ from flask import current_app
 from rq import get_current_job
 from sqlalchemy import and_, or_, select
 
+from vpsshop import redis_keys
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.models.types import utcnow
@@ -23,7 +24,10 @@ from vpsshop.services.session_jobs import enqueue_session_job, has_lease
 
 log = logging.getLogger(__name__)
 BATCH = 500
-_CHAIN_KEY = "vpsshop:sweep-chain"
+
+
+def _chain_key() -> str:
+    return redis_keys.key("sweep-chain")
 
 
 def sweep() -> dict[str, int]:
@@ -53,9 +57,23 @@ def sweep() -> dict[str, int]:
         kind = _repair(session_id, status, created_at, now)
         if kind:
             counts[kind] += 1
+    counts["check"] = _check_ready_sessions(now)
     if any(counts.values()):
         log.info("sweep %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
+
+
+def _check_ready_sessions(now) -> int:
+    """Enqueue a look at every running ready session: a VM its node lost becomes lost."""
+    running = select(VpsSession.id).where(
+        VpsSession.status == SessionStatus.READY,
+        or_(VpsSession.expires_at.is_(None), VpsSession.expires_at > now),
+    )
+    ids = db.session.execute(running.order_by(VpsSession.ready_at).limit(BATCH)).scalars().all()
+    db.session.rollback()
+    for session_id in ids:
+        provisioning.enqueue_check(session_id)
+    return len(ids)
 
 
 def _repair(session_id: uuid.UUID, status: str, created_at, now) -> str | None:
@@ -85,7 +103,7 @@ def ensure_sweep_scheduled(delay: float | None = None) -> bool:
     delay = interval if delay is None else delay
     job_id = f"sweep-{uuid.uuid4().hex[:12]}"
     ttl = int(delay + interval * 3) + 1
-    if not get_redis().set(_CHAIN_KEY, job_id, nx=True, ex=ttl):
+    if not get_redis().set(_chain_key(), job_id, nx=True, ex=ttl):
         return False
     _enqueue_sweep(job_id, delay)
     return True
@@ -95,12 +113,12 @@ def continue_chain() -> None:
     """Called at the end of a sweep job: schedule the next one if this job owns the chain."""
     job = get_current_job()
     redis_conn = get_redis()
-    owner = redis_conn.get(_CHAIN_KEY)
+    owner = redis_conn.get(_chain_key())
     if job is not None and owner is not None and owner.decode() != job.id:
         return  # a duplicate chain: let it end here
     interval = current_app.config["SWEEP_INTERVAL_SECONDS"]
     job_id = f"sweep-{uuid.uuid4().hex[:12]}"
-    redis_conn.set(_CHAIN_KEY, job_id, ex=int(interval * 4) + 1)
+    redis_conn.set(_chain_key(), job_id, ex=int(interval * 4) + 1)
     _enqueue_sweep(job_id, interval)
 
 

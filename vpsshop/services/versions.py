@@ -31,8 +31,8 @@ from flask import current_app, has_app_context
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from vpsshop import redis_keys
 from vpsshop.models import CoinTransaction, User, VpsProduct, VpsSession, Worker
-from vpsshop.redis_keys import redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +60,12 @@ def user_key(user_id: Any) -> Key:
 
 
 def _name(key: Key) -> str:
-    return redis_key("v", *key)
+    return redis_keys.key("v", *key)
 
 
 def session_channel(session_id: Any) -> str:
     """The pub/sub channel told after every committed change of a session."""
-    return redis_key("events", "session", str(session_id))
+    return redis_keys.key("events", "session", str(session_id))
 
 
 def _redis() -> redis.Redis:

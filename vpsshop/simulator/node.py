@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -36,6 +37,11 @@ FAULTS: dict[str, frozenset[str]] = {
     "login": frozenset({"500", "hang", "slow", "text"}),
     "probe": frozenset({"500", "hang"}),
 }
+# Every endpoint can also trickle its answer one byte per ``dribble_seconds``, forever (until
+# the node stops, the client hangs up or ``hang_max_seconds``): in the status line and
+# headers, or in a body promised far longer than it will ever be.
+DRIBBLES = frozenset({"dribble_headers", "dribble_body"})
+FAULTS = {endpoint: modes | DRIBBLES for endpoint, modes in FAULTS.items()}
 _NO_FAULT = {None, "", "none", "off"}
 _ROUTE_WORDS = ("quack", "honk", "moo", "purr", "hoot", "oink", "baa", "ribbit")
 _PASSWORD_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#%+-"
@@ -180,7 +186,9 @@ class SimulatedNode:
       ``bad_route`` (``/log/..``), ``busy`` (503), ``truncated`` (Content-Length larger
       than the body, then the connection closes); log: ``huge`` (``huge_log_mb`` MiB of
       filler generated on the fly, then the real log), ``truncated``, ``failure_line``
-      (the log ends with ``ERROR: ...``); login: ``text`` (a text/plain answer).
+      (the log ends with ``ERROR: ...``); login: ``text`` (a text/plain answer); every
+      endpoint: ``dribble_headers`` / ``dribble_body`` (one byte per ``dribble_seconds``
+      in the headers or in an endless body, on the raw socket).
     - ``fail_stops``: the next N stop calls answer 500, then stops succeed again.
     - ``extra_log_lines``: lines injected into every log (before the details); a lone
       surrogate ``"\\udcff"`` is sent as the raw byte 0xff (invalid UTF-8).
@@ -205,6 +213,7 @@ class SimulatedNode:
         slow_seconds: float = 3.0,
         huge_log_mb: int = 100,
         hang_max_seconds: float = 60.0,
+        dribble_seconds: float = 0.2,
         log_url_prefix: str = "",
         redirect_to: str | None = None,
         quiet: bool = True,
@@ -230,6 +239,7 @@ class SimulatedNode:
         self.slow_seconds = 0.0
         self.huge_log_mb = 0
         self.hang_max_seconds = 0.0
+        self.dribble_seconds = 0.0
         self.log_url_prefix = ""
         self.redirect_to: str | None = None
         self.configure(
@@ -242,6 +252,7 @@ class SimulatedNode:
             slow_seconds=slow_seconds,
             huge_log_mb=huge_log_mb,
             hang_max_seconds=hang_max_seconds,
+            dribble_seconds=dribble_seconds,
             log_url_prefix=log_url_prefix,
             redirect_to=redirect_to,
         )
@@ -257,7 +268,12 @@ class SimulatedNode:
                         raise ValueError("faults must be a mapping of endpoint to mode")
                     for endpoint, mode in value.items():
                         self._set_fault_locked(endpoint, mode)
-                elif name in ("boot_seconds", "slow_seconds", "hang_max_seconds"):
+                elif name in (
+                    "boot_seconds",
+                    "slow_seconds",
+                    "hang_max_seconds",
+                    "dribble_seconds",
+                ):
                     setattr(self, name, _number(name, value))
                 elif name in ("capacity", "fail_stops", "huge_log_mb"):
                     setattr(self, name, int(_number(name, value)))
@@ -316,6 +332,7 @@ class SimulatedNode:
             "slow_seconds": self.slow_seconds,
             "huge_log_mb": self.huge_log_mb,
             "hang_max_seconds": self.hang_max_seconds,
+            "dribble_seconds": self.dribble_seconds,
             "log_url_prefix": self.log_url_prefix,
             "redirect_to": self.redirect_to,
         }
@@ -336,6 +353,11 @@ class SimulatedNode:
         with self._lock:
             self._stats = dict.fromkeys(ENDPOINTS, 0)
             self._requests.clear()
+
+    def forget_vms(self) -> None:
+        """What a node restart does to its VMs: it no longer knows any (404 for each)."""
+        with self._lock:
+            self._vms.clear()
 
     def vm(self, route: str) -> dict[str, Any] | None:
         """What the node knows of a VM (its connection details included), or None."""
@@ -472,6 +494,8 @@ class SimulatedNode:
             # Accept and say nothing; stop() releases the handler.
             self._stopping.wait(self.hang_max_seconds)
             return _json({"error": "gave up"}, 503)
+        if fault in DRIBBLES:
+            return self._dribble(request, fault)
         if fault == "redirect":
             target = self.redirect_to or f"{self.url}/moved"
             return Response("", status=302, headers={"Location": target})
@@ -479,6 +503,26 @@ class SimulatedNode:
             if self._stopping.wait(self.slow_seconds):
                 return _json({"error": "shutting down"}, 503)
         return handler(request, route, fault)
+
+    def _dribble(self, request: Request, fault: str) -> Response:
+        """Write the answer on the raw socket one byte at a time, never finishing it."""
+        sock = request.environ["werkzeug.socket"]
+        if fault == "dribble_headers":
+            head, drip = b"HTTP/1.1 200 OK\r\nX-Drip: ", b"a"
+        else:
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            head += b"Content-Length: 100000000\r\n\r\n"
+            drip = b" "
+        deadline = time.monotonic() + self.hang_max_seconds
+        try:
+            sock.sendall(head)
+            while time.monotonic() < deadline and not self._stopping.wait(self.dribble_seconds):
+                sock.sendall(drip)
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # the client hung up: what it was meant to do
+            pass
+        # Werkzeug's own answer after this meets a shut socket and is dropped.
+        return Response("", status=204)
 
     def _probe(self, request: Request, route: str | None, fault: str | None) -> Response:
         with self._lock:
