@@ -197,9 +197,10 @@ def main() -> int:
         accounts = prepare_database(nodes)
 
         boot_seconds = os.environ.get("DEMO_BOOT_SECONDS", DEFAULT_BOOT_SECONDS)
-        group = ProcessGroup()
+        commands = process_commands(web_port, node_ports, boot_seconds)
+        group = ProcessGroup(width=max(map(len, commands)))
         env = dict(os.environ)
-        for name, argv in process_commands(web_port, node_ports, boot_seconds).items():
+        for name, argv in commands.items():
             group.start(name, argv, env=env, cwd=str(ROOT))
 
         url = f"http://{HOST}:{web_port}/"

@@ -49,7 +49,7 @@ def _wait_for(pattern: str, out: io.StringIO, timeout: float = 20) -> re.Match:
 @pytest.fixture
 def group():
     out = io.StringIO()
-    group = ProcessGroup(out)
+    group = ProcessGroup(out, width=len("quitter"))
     yield group, out
     group.stop(grace=1)
 
@@ -62,7 +62,8 @@ def test_output_is_prefixed_and_the_first_exit_is_reported(group):
         "quitter", [sys.executable, "-c", "print('bye'); raise SystemExit(3)"], env=env, cwd="."
     )
     assert group.wait() == ("quitter", 3)
-    _wait_for(r"(?m)^quitter +\| bye$", out)
+    _wait_for(r"(?m)^quitter \| bye$", out)
+    assert "system  | sleeper started" in out.getvalue()  # lined up with the longest name
     sleeper = group.pids["sleeper"]
     assert not _gone(sleeper)
     group.stop(grace=10)

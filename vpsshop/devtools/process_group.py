@@ -42,12 +42,13 @@ class ProcessGroup:
     reaches only the launcher, which then stops the group in order.
     """
 
-    def __init__(self, out: IO[str] | None = None):
+    def __init__(self, out: IO[str] | None = None, *, width: int = 0):
+        """``width``: the longest name to come, so every prefix lines up from the start."""
         self._out = out if out is not None else sys.stdout
         self._write_lock = threading.Lock()
         self._processes: dict[str, subprocess.Popen] = {}
         self._relays: list[threading.Thread] = []
-        self._width = len("system")
+        self._width = max(width, len("system"))
 
     def say(self, name: str, text: str) -> None:
         """Print ``text`` as a line of ``name``'s output."""
