@@ -29,6 +29,10 @@ characters.
 A failure wins over details: when a failure line appears anywhere in the log the
 reading is not ready (``details`` is None), even if the details were complete before it,
 because the node said the VM is not usable.
+
+``mask_credentials`` hides the password in a log shown to someone (the page's log panel,
+the API's log, the log cache): it reads the lines exactly as ``parse_log`` does and masks
+the value of every line ``parse_log`` would take for the password, whatever its spelling.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from dataclasses import dataclass
 
 MAX_VALUE_LENGTH = 255
 MAX_FAILURE_LENGTH = 500
+# Stands for the password in a masked log; masking it again changes nothing.
+PASSWORD_MASK = "•••••••• (hidden: see the connection details)"
 DEFAULT_PORTS = {1: 22}
 DEFAULT_PORT = 3389
 
@@ -62,12 +68,13 @@ class LogReading:
 
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles, links), then other
-# two-byte escapes; a lone ESC left over is dropped as well.
+# two-byte escapes; a lone ESC or CSI left over is dropped as well, so that stripping
+# twice changes nothing (a masked log reads as the log it was made from).
 _ANSI_RE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"
     r"|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
     r"|\x1b[@-Z\\-_]|\x1b"
-    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]|\x9b"
 )
 
 _DATE = r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
@@ -145,25 +152,56 @@ def _split_host(value: str) -> tuple[str | None, int | None]:
     return _valid_host(value), None
 
 
+def _lines(text: str) -> list[str]:
+    """The log's lines as the parser reads them, line breaks kept: ANSI codes go first
+    (an escape sequence may hide a line break), and every NUL, which means nothing in a
+    log and which PostgreSQL cannot store in the values kept."""
+    return strip_ansi(text).replace("\x00", "").splitlines(keepends=True)
+
+
+def _entry(body: str) -> tuple[str, str, int] | None:
+    """``(field, value, where the value starts)`` when ``body`` (a line without its
+    prefix) is a ``Key: value`` line of a known key and a value the parser keeps (not
+    empty, not too long), else None."""
+    match = _KEY_VALUE_RE.match(body)
+    if not match:
+        return None
+    field = _KEY_FIELDS.get(re.sub(r"[\s_.\-]+", "", match["key"]).lower())
+    value = match["value"].strip()
+    if field is None or not value or len(value) > MAX_VALUE_LENGTH:
+        return None
+    return field, value, match.start("value")
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` as the parser reads it (no ANSI codes, no NUL) with the value of every
+    line the parser takes for the password replaced by ``PASSWORD_MASK``."""
+    masked = []
+    for line in _lines(text):
+        body = _strip_prefix(line)
+        entry = _entry(body)
+        if entry is not None and entry[0] == "password":
+            # ``body`` is the end of the line without its break and trailing spaces.
+            end = len(line.rstrip())
+            line = line[: end - len(body) + entry[2]] + PASSWORD_MASK + line[end:]
+        masked.append(line)
+    return "".join(masked)
+
+
 def parse_log(text: str, action: int) -> LogReading:
     """Parse a whole log; ``action`` (1 Linux, 2 Windows, 3 Test) picks the default port."""
     found: dict[str, str | int] = {}
-    # A NUL means nothing in a log, and PostgreSQL cannot store it in the values kept.
-    for raw_line in strip_ansi(text).replace("\x00", "").splitlines():
-        line = _strip_prefix(raw_line)
-        if not line:
+    for line in _lines(text):
+        body = _strip_prefix(line)
+        if not body:
             continue
-        if _FAILURE_RE.match(line):
+        if _FAILURE_RE.match(body):
             # The first failure line decides: the details no longer matter.
-            return LogReading(details=None, failure=line[:MAX_FAILURE_LENGTH])
-        match = _KEY_VALUE_RE.match(line)
-        if not match:
+            return LogReading(details=None, failure=body[:MAX_FAILURE_LENGTH])
+        entry = _entry(body)
+        if entry is None:
             continue
-        key = re.sub(r"[\s_.\-]+", "", match["key"]).lower()
-        field = _KEY_FIELDS.get(key)
-        value = match["value"].strip()
-        if field is None or not value or len(value) > MAX_VALUE_LENGTH:
-            continue
+        field, value, _ = entry
         if field == "host":
             host, port = _split_host(value)
             if host is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, VpsProduct, VpsSession
 from vpsshop.services import log_proxy, polled_reads, session_views, workers
 from vpsshop.services import sessions as session_service
+from vpsshop.services.log_parser import mask_credentials
 from vpsshop.services.purchase import purchase
 from vpsshop.services.read_cache import Snapshot
 from vpsshop.services.session_views import SessionView
@@ -29,10 +29,6 @@ NOT_FOUND_MESSAGE = "No such server."
 # Where a cached catalogue page has the session's CSRF token.
 _CSRF_TOKEN = fragments.placeholder("csrf")
 LOG_PANEL_LINES = 400
-# Password lines of a node's log (worker-api.md keys), masked in the page's log panel so
-# that the password stays hidden until the buyer reveals it in the credentials card.
-_PASSWORD_LINE = re.compile(r"(?im)^(.*?\b(?:rdp\s+)?pass(?:word)?\s*[:=]\s*)\S.*$")
-MASKED = "•••••••• (hidden; reveal it under Connection)"
 
 
 def _parse_id(raw: str) -> uuid.UUID:
@@ -57,14 +53,12 @@ def _owned_session(raw_id: str) -> VpsSession:
         abort(404, NOT_FOUND_MESSAGE)
 
 
-def mask_passwords(text: str) -> str:
-    """``Password: x`` -> ``Password: ••••``, for every spelling the node may use."""
-    return _PASSWORD_LINE.sub(lambda m: m.group(1) + MASKED, text)
-
-
 def _log_context(session: VpsSession) -> dict[str, Any]:
     view = log_proxy.read_log(session)
-    text = mask_passwords(log_proxy.tail_lines(view.text, LOG_PANEL_LINES))
+    # The password stays hidden until the buyer reveals it in the credentials card. The
+    # whole log is masked before its tail is cut, so a cut cannot split a password line
+    # from its key.
+    text = log_proxy.tail_lines(mask_credentials(view.text), LOG_PANEL_LINES)
     return {"log": view, "log_text": text}
 
 
