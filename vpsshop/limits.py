@@ -32,6 +32,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
+from vpsshop.api.helpers import request_json
 from vpsshop.services.accounts import normalise_email
 
 limiter = Limiter(key_func=get_remote_address)
@@ -66,7 +67,7 @@ def _digest(value: str) -> str:
 
 def _submitted_email() -> str:
     if request.is_json:
-        body = request.get_json(silent=True)
+        body = request_json()
         raw = body.get("email") if isinstance(body, dict) else None
     else:
         raw = request.form.get("email")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from vpsshop.errors import Conflict, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import ApiToken, User
+from vpsshop.services.text import is_storable
 
 # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
 _hasher = PasswordHasher()
@@ -34,7 +35,7 @@ def normalise_email(raw: object) -> str:
     if not isinstance(raw, str):
         raise ValidationError("Enter a valid email address.", code="invalid_email")
     email = unicodedata.normalize("NFKC", raw).strip().lower()
-    if len(email) > EMAIL_MAX or not _EMAIL_RE.match(email):
+    if len(email) > EMAIL_MAX or not _EMAIL_RE.match(email) or not is_storable(email):
         raise ValidationError("Enter a valid email address.", code="invalid_email")
     return email
 
@@ -52,7 +53,7 @@ def check_password_rules(password: object) -> str:
             f"The password must have at most {PASSWORD_MAX} characters.",
             code="invalid_password",
         )
-    if "\x00" in password:
+    if not is_storable(password):  # a NUL, or a lone surrogate argon2 cannot encode
         raise ValidationError(
             "The password contains a forbidden character.", code="invalid_password"
         )
@@ -84,7 +85,7 @@ def authenticate(email: object, password: object) -> User | None:
         email = normalise_email(email)
     except ValidationError:
         email = None
-    if not isinstance(password, str) or len(password) > PASSWORD_MAX:
+    if not isinstance(password, str) or len(password) > PASSWORD_MAX or not is_storable(password):
         password = ""
     user = (
         db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
