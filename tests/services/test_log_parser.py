@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vpsshop.services import log_parser
 from vpsshop.services.log_parser import (
     PASSWORD_MASK,
     ConnectionDetails,
@@ -515,6 +516,14 @@ def test_masking_keeps_line_breaks_and_is_idempotent():
     masked = mask_credentials(log)
     assert masked == f"a\r\nPassword: {PASSWORD_MASK}\x85b\u2028Pass: {PASSWORD_MASK}\rc"
     assert mask_credentials(masked) == masked
+
+
+def test_every_password_key_passes_the_quick_check():
+    # mask_credentials skips lines without "pass" (separators aside) before reading them.
+    keys = [key for key, field in log_parser._KEY_FIELDS.items() if field == "password"]
+    assert keys and all("pass" in key for key in keys)
+    for key in PASSWORD_SPELLINGS:
+        assert log_parser._MAYBE_PASSWORD_RE.search(key), key
 
 
 def test_a_large_log_is_masked_quickly():
