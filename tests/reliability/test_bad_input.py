@@ -525,6 +525,24 @@ def test_a_nul_in_an_admin_search_or_filter_is_a_400(client, login, world, url):
     assert "NUL" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/products/edit/?id=0",
+        "/admin/products/edit/?id=not-a-uuid",
+        "/admin/workers/edit/?id=12345678901234567890123",
+        "/admin/products/edit/?id=00000000-0000-0000-0000-000000000000",  # well-formed, absent
+    ],
+)
+def test_a_malformed_or_unknown_admin_record_id_is_no_500(client, login, world, url):
+    login(world.admin)
+    before = fingerprint()
+    response = client.get(url)
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    assert "Record does not exist" in client.get(response.headers["Location"]).get_data(True)
+    assert fingerprint() == before
+
+
 @pytest.mark.parametrize("query", ["email=%00", "email=a%00", "%00=x"])
 def test_a_nul_in_an_api_query_is_a_400(client, world, query):
     response = client.get(
