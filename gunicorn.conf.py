@@ -17,7 +17,9 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 proc_name = "vpsshop-web"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Trust no address's X-Forwarded-* here (gunicorn's own default trusts loopback): the app
+# alone decides, through TRUST_PROXY_HOPS, so that TRUST_PROXY_HOPS=0 means what it says.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 # The heartbeat file on a RAM disk: a slow container disk cannot get workers killed.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"

@@ -29,6 +29,27 @@ def get_csrf_token(client: FlaskClient, path: str = "/login") -> str:
     return csrf_token_from(client.get(path).get_data(as_text=True))
 
 
+def register(
+    client: FlaskClient,
+    email: str,
+    password: str = DEFAULT_PASSWORD,
+    confirm: str | None = None,
+    address: str = "127.0.0.1",
+):
+    """Post the sign-up form (``confirm`` defaults to the password) from ``address``."""
+    token = get_csrf_token(client, "/register")
+    return client.post(
+        "/register",
+        data={
+            "email": email,
+            "password": password,
+            "confirm": password if confirm is None else confirm,
+            "csrf_token": token,
+        },
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
 def assert_ledger_invariant() -> None:
     """For every user: coins == sum of ledger deltas, and coins >= 0."""
     _db.session.expire_all()

@@ -32,6 +32,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    from vpsshop.input_checks import register_input_checks
+
+    register_input_checks(app)
     from vpsshop.security import register_security
 
     register_security(app)

@@ -47,6 +47,8 @@ RATE_LIMITS = {
     "RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT": "10 per 15 minutes",
     "RATELIMIT_TOKENS_PER_ACCOUNT": "20 per hour",
     "RATELIMIT_PURCHASES_PER_USER": "10 per minute",
+    # Accepted sign-ups (each an argon2 hash and maybe an account) per client address.
+    "RATELIMIT_REGISTER_PER_ADDRESS": "5 per hour",
 }
 TESTING_RATE_LIMIT = "100000 per minute"
 

@@ -1,4 +1,4 @@
-"""Rate limits (Flask-Limiter on Redis): sign-in per address and per account, tokens, purchases.
+"""Rate limits (Flask-Limiter on Redis): sign-in, sign-up, tokens and purchases.
 
 The limits are attached centrally, from here, to view functions that other modules own,
 so those modules stay free of rate-limit details. Counters live in Redis (REDIS_URL) so
@@ -14,7 +14,9 @@ Sign-in limits and why they cannot lock someone out for good:
   password never adds to it.
 
 Both are shared by the sign-in form and ``POST /api/v1/auth/token``, so the two doors do
-not add up to twice the guesses.
+not add up to twice the guesses. Sign-ups are limited per client address
+(``RATELIMIT_REGISTER_PER_ADDRESS``); only accepted ones count, not a form refused for a
+typo.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
+from vpsshop.api.helpers import request_json
 from vpsshop.services.accounts import normalise_email
 
 limiter = Limiter(key_func=get_remote_address)
@@ -62,7 +65,7 @@ def _digest(value: str) -> str:
 
 def _submitted_email() -> str:
     if request.is_json:
-        body = request.get_json(silent=True)
+        body = request_json()
         raw = body.get("email") if isinstance(body, dict) else None
     else:
         raw = request.form.get("email")
@@ -104,6 +107,7 @@ _LOGIN_PER_ADDRESS = _config_value("RATELIMIT_LOGIN_PER_ADDRESS")
 _LOGIN_FAILURES_PER_ACCOUNT = _config_value("RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT")
 _TOKENS_PER_ACCOUNT = _config_value("RATELIMIT_TOKENS_PER_ACCOUNT")
 _PURCHASES_PER_USER = _config_value("RATELIMIT_PURCHASES_PER_USER")
+_REGISTER_PER_ADDRESS = _config_value("RATELIMIT_REGISTER_PER_ADDRESS")
 
 
 def _failed_login(response: Response) -> bool:
@@ -113,6 +117,11 @@ def _failed_login(response: Response) -> bool:
 
 def _token_issued(response: Response) -> bool:
     return response.status_code == 201
+
+
+def _sign_up_accepted(response: Response) -> bool:
+    # A form refused for a typo costs no hash and creates nothing: it does not count.
+    return response.status_code == 302
 
 
 def _retry_after_seconds() -> int:
@@ -190,6 +199,13 @@ TOKENS_BY_ACCOUNT = limiter.limit(
 PURCHASES_BY_USER = limiter.shared_limit(
     _PURCHASES_PER_USER, scope="purchase", key_func=buyer_key, methods=["POST"]
 )
+REGISTER_BY_ADDRESS = limiter.shared_limit(
+    _REGISTER_PER_ADDRESS,
+    scope="register-address",
+    key_func=address_key,
+    methods=["POST"],
+    deduct_when=_sign_up_accepted,
+)
 
 
 def apply_limits(app: Flask) -> None:
@@ -197,3 +213,4 @@ def apply_limits(app: Flask) -> None:
     _wrap(app, LOGIN_ENDPOINTS, LOGIN_BY_ADDRESS, LOGIN_FAILURES_BY_ACCOUNT)
     _wrap(app, ("api.create_token",), TOKENS_BY_ACCOUNT)
     _wrap(app, PURCHASE_ENDPOINTS, PURCHASES_BY_USER)
+    _wrap(app, ("auth.register",), REGISTER_BY_ADDRESS)

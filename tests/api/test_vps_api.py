@@ -14,6 +14,7 @@ from tests.helpers import assert_ledger_invariant, csrf_token_from
 from tests.shop.factories import READY_PASSWORD, add_node_session, add_session
 from vpsshop.extensions import db as _db
 from vpsshop.models import CoinTransaction, SessionStatus, User, VpsSession
+from vpsshop.services.log_parser import PASSWORD_MASK
 
 SESSION_KEYS = {
     "id",
@@ -325,6 +326,21 @@ def test_log_is_plain_text_from_the_node(client, buyer, sim_node, make_worker, m
     assert response.mimetype == "text/plain"
     assert response.headers["X-Log-State"] == "live"
     assert "Starting VM" in response.get_data(as_text=True)
+
+
+def test_log_masks_every_password_the_parser_reads(
+    client, buyer, make_sim_node, make_worker, make_product
+):
+    user, headers = buyer
+    node = make_sim_node(extra_log_lines=["rdp_password: Xk4-underscore", "RDPPassword: Xk4"])
+    session = add_node_session(user, make_product([make_worker(node.url)]))
+    text = client.get(f"/api/v1/vps/sessions/{session.id}/log", headers=headers).get_data(
+        as_text=True
+    )
+    assert "Starting VM" in text
+    for secret in ("Xk4-underscore", "Xk4", node.vm(session.worker_route)["password"]):
+        assert secret not in text
+    assert f"rdp_password: {PASSWORD_MASK}" in text and f"RDPPassword: {PASSWORD_MASK}" in text
 
 
 def test_log_of_a_pending_session_is_empty(client, buyer, product):

@@ -2,44 +2,63 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import DEFAULT_PASSWORD, get_csrf_token
+from tests.helpers import DEFAULT_PASSWORD, get_csrf_token, register
 from vpsshop.models import User
 
 
-def _register(client, email, password=DEFAULT_PASSWORD, confirm=None):
-    token = get_csrf_token(client, "/register")
-    return client.post(
-        "/register",
-        data={
-            "email": email,
-            "password": password,
-            "confirm": confirm if confirm is not None else password,
-            "csrf_token": token,
-        },
-    )
-
-
-def test_register_creates_normalised_user_and_signs_in(client, db):
-    response = _register(client, "  Alice@Example.COM ")
-    assert response.status_code == 302
+def test_register_creates_normalised_user_who_then_signs_in(client, db):
+    response = register(client, "  Alice@Example.COM ")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
     user = db.session.execute(select(User)).scalar_one()
     assert user.email == "alice@example.com"
     assert user.coins == 0 and not user.is_admin
     assert user.password_hash.startswith("$argon2id$")
     assert DEFAULT_PASSWORD not in user.password_hash
+    assert "Sign in with your email" in client.get("/login").get_data(as_text=True)
+    assert "alice@example.com" not in client.get("/").get_data(as_text=True)  # not yet
+    token = get_csrf_token(client)
+    login = client.post(
+        "/login",
+        data={"email": "alice@example.com", "password": DEFAULT_PASSWORD, "csrf_token": token},
+    )
+    assert login.status_code == 302
     page = client.get("/").get_data(as_text=True)
     assert "alice@example.com" in page and "0 coins" in page
 
 
-def test_duplicate_email_is_refused(client, db, make_user):
-    make_user("bob@example.com")
-    response = _register(client, "BOB@example.com")
-    assert response.status_code == 409
-    assert "already exists" in response.get_data(as_text=True)
-    assert db.session.query(User).count() == 1
+def _answer(client, response) -> tuple:
+    """What a sign-up answer tells its sender: status, target, the next page's message,
+    and the cookie session it leaves (without the CSRF token, random per session)."""
+    with client.session_transaction() as session:
+        kept = sorted(key for key in session if key != "csrf_token")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    message = re.search(r'class="flash[^"]*"[^>]*>(.*?)<', page, re.S)
+    return response.status_code, response.headers["Location"], message and message[1], kept
+
+
+def test_a_taken_address_is_answered_like_a_new_one(app, client, db, make_user):
+    owner = make_user("bob@example.com")
+    before = (owner.password_hash, owner.session_version, owner.coins)
+    taken_client, new_client = client, app.test_client()  # two visitors, two cookie jars
+    taken = _answer(taken_client, register(taken_client, "BOB@example.com", "another pass 1"))
+    new = _answer(new_client, register(new_client, "carol@example.com", "another pass 1"))
+    assert taken == new and taken[0] == 302 and taken[2], (taken, new)
+    assert not any("_user_id" in key for key in taken[3])  # no session for anyone
+    # Nothing changed for the existing account: the password sent does not sign in, its
+    # own still does.
+    db.session.expire_all()
+    owner = db.session.get(User, owner.id)
+    assert (owner.password_hash, owner.session_version, owner.coins) == before
+    assert db.session.query(User).count() == 2
+    for password, status in (("another pass 1", 401), (DEFAULT_PASSWORD, 302)):
+        token = get_csrf_token(taken_client)
+        data = {"email": "bob@example.com", "password": password, "csrf_token": token}
+        assert taken_client.post("/login", data=data).status_code == status
 
 
 @pytest.mark.parametrize(
@@ -54,8 +73,8 @@ def test_duplicate_email_is_refused(client, db, make_user):
 def test_bad_registration_shows_error_and_writes_nothing(
     client, db, email, password, confirm, message
 ):
-    response = _register(client, email, password, confirm)
-    assert response.status_code in (400, 409)
+    response = register(client, email, password, confirm)
+    assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert db.session.query(User).count() == 0
 

@@ -120,6 +120,9 @@ NASTY_STRINGS = [
     "-1",
     "NaN",
 ]
+# Only JSON's \u escapes carry these (a form or URL is UTF-8, decoded with replacement):
+# lone surrogates, which have no UTF-8 form and which PostgreSQL cannot be sent.
+SURROGATE_STRINGS = ["\udfff@x.io", "\ud800", "a\udfffb", "\udc00\ud800", "ok\ud83d"]
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -127,7 +130,7 @@ scalars = st.one_of(
     st.sampled_from([0, 1, -1, 2, 3, 4, 2**31, 2**31 - 1, -(2**31), 2**63, 10**9 + 1]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=60),
-    st.sampled_from(NASTY_STRINGS),
+    st.sampled_from(NASTY_STRINGS + SURROGATE_STRINGS),
 )
 json_values = st.recursive(
     scalars,
@@ -200,7 +203,16 @@ def test_every_json_endpoint_is_covered(app):
     assert changing <= set(JSON_ENDPOINTS), sorted(changing - set(JSON_ENDPOINTS))
 
 
-raw_bodies = st.binary(max_size=200) | st.sampled_from([b"", b"{", b"\xff\xfe", b"[]" * 5000])
+# Deep nesting: the JSON decoder's RecursionError is not caught by get_json(silent=True).
+DEEP_BODIES = [
+    b"[" * 10_000,
+    b"[" * 5000 + b"]" * 5000,
+    b'{"a":' * 5000,
+    b'{"email": ' + b"[" * 9000,
+]
+raw_bodies = st.binary(max_size=200) | st.sampled_from(
+    [b"", b"{", b"\xff\xfe", b"[]" * 5000, *DEEP_BODIES]
+)
 content_types = st.sampled_from(
     ["application/json", "text/plain", "application/x-www-form-urlencoded", None]
 )
@@ -262,7 +274,9 @@ def test_bad_ids_in_api_paths_are_404(app, client, world):
             headers={"Authorization": f"Bearer {world.tokens[caller]}"},
             json={},
         )
-        assert response.status_code in (404, 405), (url, response.status_code)
+        # A "/" in the id makes "//" in the path, which the router redirects to one "/".
+        merged = "/" in raw_id and response.status_code == 308
+        assert response.status_code in (404, 405) or merged, (url, response.status_code)
         if response.status_code == 404:
             assert_json_refusal(response)
         assert fingerprint() == before
@@ -290,13 +304,12 @@ def test_register_form_refuses_bad_values_inline(app, client, world):
     @settings(SETTINGS, max_examples=25)
     @given(email=form_text, password=form_text, confirm=form_text | st.just(None))
     def check(email, password, confirm):
-        token = get_csrf_token(client, "/register")  # signing out ends the CSRF session
+        token = get_csrf_token(client, "/register")
         before = fingerprint()
         data = {"csrf_token": token, "email": email, "password": password}
         data["confirm"] = password if confirm is None else confirm
         response = client.post("/register", data=data)
-        if response.status_code == 302:  # a valid new account: sign out for the next one
-            client.post("/logout", data={"csrf_token": get_csrf_token(client, "/")})
+        if response.status_code == 302:  # a valid sign-up (it signs nobody in)
             return
         _page_refusal(response)
         assert fingerprint() == before
@@ -329,7 +342,6 @@ def test_emails_and_passwords_at_the_edges(app, client, email, password, accepte
     )
     if accepted:
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
-        client.post("/logout", data={"csrf_token": get_csrf_token(client, "/")})
         # The same credentials sign in, through the form and the API.
         login = client.post(
             "/login",
@@ -443,5 +455,166 @@ def test_admin_coin_form_refuses_bad_values_inline(app, client, login, world):
             return
         _page_refusal(response)
         assert fingerprint() == before
+
+    check()
+
+
+# --- finding 5 of issue 22: shapes that were 500s -------------------------------------------
+
+
+@pytest.mark.parametrize("body", DEEP_BODIES, ids=["open", "closed", "objects", "email"])
+@pytest.mark.parametrize("endpoint", sorted(e for e, spec in JSON_ENDPOINTS.items() if spec[3]))
+def test_deeply_nested_json_is_a_400(client, world, endpoint, body):
+    before = fingerprint()
+    response = _call(client, world, endpoint, data=body, content_type="application/json")
+    assert response.status_code == 400, response.get_data()[:300]
+    assert response.get_json()["error"] == "invalid_json"
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "status", "error"),
+    [
+        ("api.create_token", {"email": "\udfff@x.io", "password": "x" * 12}, 401, None),
+        ("api.create_token", {"email": "buyer@example.com", "password": "\udfff" * 9}, 401, None),
+        (
+            "api.admin_adjust_coins",
+            {"op": "add", "amount": 1, "reason": "goodwill \udfff"},
+            400,
+            "invalid_reason",
+        ),
+        ("api.admin_create_product", {"name": "\ud800", "price_coins": 3}, 400, "invalid_name"),
+        ("api.admin_update_product", {"name": "ok\udfff"}, 400, "invalid_name"),
+        (
+            "api.admin_register_worker",
+            {"name": "n\udc00", "base_url": "http://127.0.0.1:9", "max_sessions": 2},
+            400,
+            "invalid_name",
+        ),
+        ("api.admin_update_worker", {"name": "\udfff"}, 400, "invalid_name"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_with_the_fields_error(
+    client, world, endpoint, body, status, error
+):
+    before = fingerprint()
+    # json.dumps writes a lone surrogate as a \u escape, as any client would have to.
+    response = _call(
+        client, world, endpoint, data=json.dumps(body), content_type="application/json"
+    )
+    assert response.status_code == status, response.get_data()[:300]
+    assert response.get_json()["error"] == (error or "invalid_credentials")
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/users/?search=%00",
+        "/admin/users/?search=a%00b",
+        "/admin/sessions/?flt0_status_equals=%00",
+        "/admin/sessions/?flt0_status_equals=ready&flt1_0=%00",
+        "/admin/products/?search=x&sort=%00",
+        "/admin/users/?%00=1",
+    ],
+)
+def test_a_nul_in_an_admin_search_or_filter_is_a_400(client, login, world, url):
+    login(world.admin)
+    response = client.get(url)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert "NUL" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/products/edit/?id=0",
+        "/admin/products/edit/?id=not-a-uuid",
+        "/admin/workers/edit/?id=12345678901234567890123",
+        "/admin/products/edit/?id=00000000-0000-0000-0000-000000000000",  # well-formed, absent
+    ],
+)
+def test_a_malformed_or_unknown_admin_record_id_is_no_500(client, login, world, url):
+    login(world.admin)
+    before = fingerprint()
+    response = client.get(url)
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    assert "Record does not exist" in client.get(response.headers["Location"]).get_data(True)
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize("query", ["email=%00", "email=a%00", "%00=x"])
+def test_a_nul_in_an_api_query_is_a_400(client, world, query):
+    response = client.get(
+        f"/api/v1/admin/users?{query}",
+        headers={"Authorization": f"Bearer {world.tokens['admin']}"},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_query"
+
+
+def _get_routes(app, prefix: str) -> list[str]:
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(prefix)
+        and "GET" in rule.methods
+        and not rule.arguments
+        and "/static" not in rule.rule
+        and "/events" not in rule.rule
+    )
+
+
+QUERY_KEYS = [
+    "search",
+    "sort",
+    "desc",
+    "page",
+    "page_size",
+    "flt0_status_equals",
+    "flt0_0",
+    "flt1_email_contains",
+    "flt2_created_at_between",
+    "id",
+    "url",
+    "next",
+    "email",
+]
+query_values = st.one_of(st.text(max_size=30), st.sampled_from(NASTY_STRINGS))
+queries = st.dictionaries(
+    st.sampled_from(QUERY_KEYS) | st.text(max_size=8), query_values, min_size=1, max_size=3
+)
+
+
+def _query_refusal(response, query: dict[str, str]) -> None:
+    assert response.status_code != 500, (query, response.get_data(as_text=True)[:500])
+    if any("\x00" in text for pair in query.items() for text in pair):
+        assert response.status_code == 400, (query, response.status_code)
+
+
+def test_random_query_strings_on_admin_pages_are_never_a_500(app, client, login, world):
+    login(world.admin)
+    routes = _get_routes(app, "/admin/")
+    assert "/admin/users/" in routes and "/admin/sessions/" in routes
+
+    @SETTINGS
+    @given(route=st.sampled_from(routes), query=queries)
+    def check(route, query):
+        before = fingerprint()
+        _query_refusal(client.get(route, query_string=query), query)
+        assert fingerprint() == before
+
+    check()
+
+
+def test_random_query_strings_on_the_api_are_never_a_500(app, client, world):
+    routes = _get_routes(app, "/api/")
+    assert "/api/v1/admin/users" in routes
+
+    @SETTINGS
+    @given(route=st.sampled_from(routes), query=queries, caller=st.sampled_from(["admin", "user"]))
+    def check(route, query, caller):
+        headers = {"Authorization": f"Bearer {world.tokens[caller]}"}
+        _query_refusal(client.get(route, query_string=query, headers=headers), query)
 
     check()

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
 import threading
 from collections.abc import Iterator
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
+from markupsafe import escape
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.helpers import csrf_token_from
 from tests.security.test_secrets_at_rest import dump_all_tables
+from vpsshop.services.redaction import WITHHELD
 
 CLOUD_EMAIL = "cloud-owner-7f3a@example.net"
 CLOUD_PASSWORD = "Cl0ud-secret-9d2c41e7"
@@ -184,3 +188,165 @@ def test_admin_panel_login_forwards_and_forgets(
     assert_nowhere(*pages, log_text(all_logs), dump_all_tables())
     assert CLOUD_EMAIL not in log_text(all_logs)
     assert CLOUD_EMAIL not in dump_all_tables()
+
+
+# ----- a hostile node's answer never shows the password ------------------------------------
+
+# Quotes, a backslash, a non-ASCII letter, "&" and "<": every escaping changes it.
+TRICKY_PASSWORD = 'Cl0ud"s\\écret&<9d>'
+NUMERIC_PASSWORD = "86420135797531"
+
+
+def _answers(password: str) -> dict[str, str]:
+    """Raw bodies a careless or hostile node may answer the cloud login with."""
+    escaped = json.dumps(password)[1:-1]
+    return {
+        "as a key": json.dumps({password: "accepted"}),
+        "as a nested key": json.dumps({"seen": [{"fields": {password: 1}}]}),
+        "in a value": json.dumps({"detail": f"wrong password {password}!"}),
+        "upper case": json.dumps({"detail": password.upper()}),
+        "JSON inside a string": json.dumps({"raw": json.dumps({"password": password})}),
+        "URL-encoded": json.dumps({"form": "password=" + quote(password, safe="")}),
+        "HTML-escaped": json.dumps({"html": f"<b>{html.escape(password)}</b>"}),
+        "form-encoded": json.dumps({"form": "password=" + quote_plus(password)}),
+        "text": f"login failed for password {password}",
+        "text cut inside the password": "x" * 3990 + password,
+        "text behind 64 KiB of escape codes": "\x1b[0m" * 16383 + "pw " + password,
+        "text JSON-escaped": f'{{"password": "{escaped}"',  # not valid JSON: shown as text
+    }
+
+
+class HostileNode:
+    """Answers the cloud login with ``body`` (raw text, sent as JSON)."""
+
+    def __init__(self, serve):
+        self.body = "{}"
+        self.status = 400
+        self.server = serve(self.app)
+        self.url = self.server.url
+
+    @Request.application
+    def app(self, request: Request) -> Response:
+        return Response(self.body, status=self.status, mimetype="application/json")
+
+
+def _api_login(client, token: str, worker, password: str):
+    return client.post(
+        f"/api/v1/admin/workers/{worker.id}/login",
+        json={"email": CLOUD_EMAIL, "password": password},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def _panel_login(client, worker, password: str):
+    url = f"/admin/workers/cloud-login/?id={worker.id}"
+    token = csrf_token_from(client.get(url).get_data(as_text=True))
+    return client.post(url, data={"email": CLOUD_EMAIL, "password": password, "csrf_token": token})
+
+
+def _forms_of(password: str) -> list[str]:
+    """The password as it could be read in an answer: raw and in every escaping."""
+    forms = {password, json.dumps(password)[1:-1], json.dumps(password, ensure_ascii=False)[1:-1]}
+    forms |= {html.escape(password), str(escape(password)), quote(password), quote_plus(password)}
+    return [form.lower() for form in forms]
+
+
+def assert_no_trace(text: str, password: str) -> None:
+    lowered = text.lower()
+    for form in _forms_of(password):
+        assert form not in lowered, form
+    # Nor its first half, the way a cut answer would show it.
+    assert password[: len(password) // 2].lower() not in lowered
+
+
+@pytest.mark.parametrize("password", [TRICKY_PASSWORD, CLOUD_PASSWORD])
+def test_a_node_echoing_the_password_shows_it_nowhere(
+    app, client, make_user, login, api_token, make_worker, serve, password
+):
+    admin = make_user(admin=True)
+    token = api_token(admin)
+    node = HostileNode(serve)
+    worker = make_worker(node.url)
+    login(admin)
+    for shape, body in _answers(password).items():
+        node.body = body
+        api = _api_login(client, token, worker, password)
+        assert api.status_code == 200, (shape, api.status_code)
+        assert api.get_json()["node_status"] == 400
+        assert_no_trace(api.get_data(as_text=True), password)
+        panel = _panel_login(client, worker, password)
+        assert panel.status_code == 502, (shape, panel.status_code)
+        page = panel.get_data(as_text=True)
+        assert 'data-testid="node-answer"' in page
+        assert_no_trace(html.unescape(page), password)
+        assert_no_trace(page, password)
+
+
+def test_a_numeric_password_echoed_as_a_number_is_hidden(
+    app, client, make_user, api_token, make_worker, serve
+):
+    node = HostileNode(serve)
+    node.body = json.dumps({"you sent": int(NUMERIC_PASSWORD), "as float": 8.6420135797531e13})
+    worker = make_worker(node.url)
+    api = _api_login(client, api_token(make_user(admin=True)), worker, NUMERIC_PASSWORD)
+    assert api.status_code == 200
+    assert NUMERIC_PASSWORD not in api.get_data(as_text=True)
+    assert api.get_json()["answer"]["you sent"] == "***"
+
+
+def test_a_password_made_of_the_answers_punctuation_is_withheld(
+    app, client, make_user, login, api_token, make_worker, serve
+):
+    # No string of the answer holds the password; written out as JSON, the answer does.
+    password = 'x","b":"y'
+    node = HostileNode(serve)
+    node.body = json.dumps({"a": "x", "b": "y"})
+    worker = make_worker(node.url)
+    admin = make_user(admin=True)
+    api = _api_login(client, api_token(admin), worker, password)
+    assert password not in api.get_data(as_text=True)
+    assert api.get_json()["answer"] == WITHHELD
+    login(admin)
+    assert password not in html.unescape(_panel_login(client, worker, password).get_data(True))
+
+
+def test_the_answer_keeps_what_is_not_the_password(
+    app, client, make_user, api_token, make_worker, serve
+):
+    # The e-mail is not a secret: it is the account the admin is logging in, and a node
+    # saying which account it used helps; it is shown.
+    node = HostileNode(serve)
+    node.status = 200
+    node.body = json.dumps({"ok": True, "account": CLOUD_EMAIL, "note": "token added"})
+    worker = make_worker(node.url)
+    api = _api_login(client, api_token(make_user(admin=True)), worker, CLOUD_PASSWORD)
+    assert api.get_json() == {
+        "ok": True,
+        "node_status": 200,
+        "answer": {"ok": True, "account": CLOUD_EMAIL, "note": "token added"},
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"m": "\\ud800"}',
+        '{"\\udfff": ["\\ud800x", {"k\\udc00": 1}]}',
+        "[" * 900 + "]" * 900,  # JSON, nested deeper than an answer is walked
+        "[" * 10_000,
+    ],
+)
+def test_a_node_answer_that_cannot_be_shown_as_is_is_no_500(
+    app, client, make_user, login, api_token, make_worker, serve, body
+):
+    node = HostileNode(serve)
+    node.body = body
+    worker = make_worker(node.url)
+    admin = make_user(admin=True)
+    api = _api_login(client, api_token(admin), worker, CLOUD_PASSWORD)
+    assert api.status_code == 200, api.get_data()[:300]
+    answer = api.get_json()["answer"]
+    assert "\ud800" not in json.dumps(answer, ensure_ascii=False)
+    login(admin)
+    panel = _panel_login(client, worker, CLOUD_PASSWORD)
+    assert panel.status_code == 502 and 'data-testid="node-answer"' in panel.get_data(True)

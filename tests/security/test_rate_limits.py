@@ -1,4 +1,4 @@
-"""Rate limits on Redis: sign-in per address and per account, tokens, purchases."""
+"""Rate limits on Redis: sign-in per address and per account, sign-up, tokens, purchases."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.helpers import DEFAULT_PASSWORD, get_csrf_token
+from tests.helpers import DEFAULT_PASSWORD, get_csrf_token, register
 from vpsshop.config import RATE_LIMITS, load_config
 from vpsshop.extensions import db as _db
 from vpsshop.models import User
@@ -67,6 +67,7 @@ def test_production_defaults(monkeypatch):
     config = load_config()
     assert config["RATELIMIT_LOGIN_PER_ADDRESS"] == "30 per minute"
     assert config["RATELIMIT_LOGIN_FAILURES_PER_ACCOUNT"] == "10 per 15 minutes"
+    assert config["RATELIMIT_REGISTER_PER_ADDRESS"] == "5 per hour"
     assert config["RATELIMIT_ENABLED"] is True
 
 
@@ -232,3 +233,20 @@ def test_password_change_guesses_are_limited(app, client, make_user, login):
     assert change("guess one").status_code == 403
     assert change("guess two").status_code == 403
     assert_html_429(change(DEFAULT_PASSWORD))
+
+
+@pytest.mark.parametrize("app_config", [limits(register_per_address="3 per hour")])
+def test_sign_ups_per_address(app, client, make_user):
+    make_user("taken@example.com")
+    # A refused form (a typo) costs nothing and does not count.
+    for _ in range(3):
+        assert register(client, "typo@example.com", confirm="other").status_code == 400
+    # Accepted sign-ups count, a taken address among them: it is answered the same way.
+    for email in ("one@example.com", "taken@example.com", "two@example.com"):
+        assert register(client, email).status_code == 302
+    retry_after = assert_html_429(register(client, "three@example.com"))
+    assert retry_after <= 3601
+    emails = set(_db.session.execute(_db.select(User.email)).scalars())
+    assert emails == {"taken@example.com", "one@example.com", "two@example.com"}
+    # Another address is not affected.
+    assert register(client, "three@example.com", address="10.9.8.7").status_code == 302

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vpsshop.services.log_parser import ConnectionDetails, LogReading, parse_log, strip_ansi
+from vpsshop.services import log_parser
+from vpsshop.services.log_parser import (
+    PASSWORD_MASK,
+    ConnectionDetails,
+    LogReading,
+    mask_credentials,
+    parse_log,
+    strip_ansi,
+)
 
 WORKER_API_EXAMPLE = """\
 [12:00:01] Starting VM (action=2)
@@ -418,3 +428,137 @@ def test_last_value_wins(rows, data):
     assert reading.details == ConnectionDetails(
         host=last["host"], port=last["port"], username=last["username"], password=last["password"]
     )
+
+
+# ----- mask_credentials: hides exactly what parse_log reads as the password ---------------
+
+# Every way the parser reads a password key: the spellings of worker-api.md, any case,
+# with " ", "_", "-" or "." between the words or nothing at all.
+PASSWORD_SPELLINGS = [
+    "Password",
+    "Pass",
+    "RDP Password",
+    "password",
+    "PASSWORD",
+    "pass",
+    "PASS",
+    "rdp_password",
+    "RDPPassword",
+    "rdppassword",
+    "RDP-Password",
+    "rdp.password",
+    "Rdp  Password",
+    "Pass Word",
+    "pass_word",
+    "P.A.S.S",
+    "R-D-P Pass-word",
+]
+PASSWORD_LINE_SHAPES = [
+    "{key}: {value}",
+    "{key}:{value}",
+    "{key} = {value}",
+    "{key}={value}",
+    "{key}   :   {value}   ",
+    "[12:01:10] {key}: {value}",
+    "2026-11-26T12:00:01Z {key}: {value}",
+    "- {key}: {value}",
+    "[12:01:10] * {key} = {value}",
+    "\t{key}: {value}\r",
+    "\x1b[33m{key}:\x1b[0m {value}\x1b[K",
+]
+
+
+@pytest.mark.parametrize("key", PASSWORD_SPELLINGS)
+@pytest.mark.parametrize("shape", PASSWORD_LINE_SHAPES)
+def test_every_password_spelling_the_parser_reads_is_masked(key, shape):
+    secret = "q9v!Xe2#Lm"
+    log = f"Host: 203.0.113.7\nUsername: admin\n{shape.format(key=key, value=secret)}\nVM ready\n"
+    assert parse_log(log, 2).details.password == secret  # the parser reads it ...
+    masked = mask_credentials(log)
+    assert secret not in masked  # ... so the mask hides it
+    assert PASSWORD_MASK in masked and key.strip() in masked  # the line stays readable
+    assert "Host: 203.0.113.7\nUsername: admin\n" in masked and masked.endswith("VM ready\n")
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        "Passwd: hunter2",  # not a key of worker-api.md
+        "Password hunter2",  # no separator
+        "Password:",  # nothing to hide
+        "Username: hunter2",
+        "ERROR: password hunter2 refused",  # a failure line, not a password
+        "Password: " + "p" * 256,  # longer than the parser keeps
+        "Copying files... 42%",
+    ],
+)
+def test_lines_the_parser_does_not_read_as_a_password_stay(log):
+    assert parse_log("Host: h\nUser: u\n" + log, 2).details is None
+    assert mask_credentials(log) == log
+
+
+def test_every_password_line_is_masked_not_only_the_last():
+    log = "Password: first-one\nHost: h\nPass = second-one\nUser: u\nRDP_Password: third-one\n"
+    masked = mask_credentials(log)
+    assert not any(word in masked for word in ("first-one", "second-one", "third-one"))
+    assert masked.count(PASSWORD_MASK) == 3
+
+
+def test_an_escape_sequence_hiding_a_line_break_does_not_hide_the_password():
+    # The parser strips escape sequences before it splits lines; so does the mask.
+    log = "Host: h\nUser: u\nPassword: \x1b]0;\x85\x07s3cret-value\n"
+    assert parse_log(log, 2).details.password == "s3cret-value"
+    assert "s3cret-value" not in mask_credentials(log)
+
+
+def test_masking_keeps_line_breaks_and_is_idempotent():
+    log = "a\r\nPassword: x1\x85b\u2028Pass: x2\rc"
+    masked = mask_credentials(log)
+    assert masked == f"a\r\nPassword: {PASSWORD_MASK}\x85b\u2028Pass: {PASSWORD_MASK}\rc"
+    assert mask_credentials(masked) == masked
+
+
+def test_every_password_key_passes_the_quick_check():
+    # mask_credentials skips lines without "pass" (separators aside) before reading them.
+    keys = [key for key, field in log_parser._KEY_FIELDS.items() if field == "password"]
+    assert keys and all("pass" in key for key in keys)
+    for key in PASSWORD_SPELLINGS:
+        assert log_parser._MAYBE_PASSWORD_RE.search(key), key
+
+
+def test_a_large_log_is_masked_quickly():
+    noise = "[12:00:01] Copying files... 42%\n" * 30_000  # about 1 MiB
+    masked = mask_credentials(noise + "Password: s3cret\n")
+    assert masked.endswith(f"Password: {PASSWORD_MASK}\n") and len(masked) > len(noise)
+
+
+_MASK_ALPHABET = _LOG_ALPHABET + "word_\x9b\x85\x00"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet=_MASK_ALPHABET, max_size=300)))
+def test_a_masked_log_reads_like_the_log_with_the_password_masked(text):
+    reading = parse_log(text, 2)
+    masked = mask_credentials(text)
+    if reading.details is not None:
+        reading = LogReading(dataclasses.replace(reading.details, password=PASSWORD_MASK), None)
+    assert parse_log(masked, 2) == reading
+    assert mask_credentials(masked) == masked
+
+
+@settings(max_examples=100, deadline=None)
+@given(_assignments(), st.data())
+def test_no_password_the_parser_reads_survives_the_mask(rows, data):
+    # Each password value is unique and unlike anything else in the log.
+    lines, passwords = [], []
+    for index, (field, key, value) in enumerate(rows):
+        if field == "password":
+            value = f"{value}#pw{index}~"
+            passwords.append(value)
+        lines.append(f"{data.draw(_PREFIX)}{key}{data.draw(_SEPARATOR)}{value}")
+    log = "\n".join(lines)
+    masked = mask_credentials(log)
+    assert parse_log(log, 2).details.password == passwords[-1]
+    assert not any(password in masked for password in passwords)
+    kept = [line for line, row in zip(lines, rows, strict=True) if row[0] != "password"]
+    assert [line for line in masked.split("\n") if PASSWORD_MASK not in line] == kept

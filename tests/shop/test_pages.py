@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from tests.helpers import assert_ledger_invariant, csrf_token_from, get_csrf_token
@@ -14,6 +15,7 @@ from tests.shop.factories import add_node_session, add_session
 from vpsshop.extensions import db as _db
 from vpsshop.models import CoinTransaction, SessionStatus, User, VpsSession
 from vpsshop.services import ledger
+from vpsshop.services.log_parser import PASSWORD_MASK
 
 PURCHASE_KEY_RE = re.compile(r'name="purchase_key" type="hidden" value="([^"]+)"')
 
@@ -399,8 +401,31 @@ def test_log_partial_is_escaped_text_with_the_password_masked(
     assert "Starting VM" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)" not in html
     assert node.vm(session.worker_route)["password"] not in html
-    assert "hidden; reveal it under Connection" in html
+    assert escape(PASSWORD_MASK) in html
     assert node.url not in html
+
+
+# Spellings the parser reads as the password that the page's old regex let through.
+EXTRA_PASSWORD_LINES = {
+    "rdp_password: Xk4-underscore": "Xk4-underscore",
+    "RDPPassword: Xk4-joined": "Xk4-joined",
+    "[12:00:02] - RDP-Password = Xk4-dashed": "Xk4-dashed",
+    "Pass_Word: Xk4-split": "Xk4-split",
+}
+
+
+def test_log_panel_masks_every_password_spelling_the_parser_reads(
+    client, login, make_user, make_sim_node, make_worker, make_product
+):
+    node = make_sim_node(extra_log_lines=list(EXTRA_PASSWORD_LINES))
+    user = make_user()
+    session = add_node_session(user, make_product([make_worker(node.url)]))
+    login(user)
+    html = client.get(f"/vps/sessions/{session.id}/log").get_data(as_text=True)
+    assert "Starting VM" in html
+    for line, secret in EXTRA_PASSWORD_LINES.items():
+        assert secret not in html, line
+    assert html.count(escape(PASSWORD_MASK)) == len(EXTRA_PASSWORD_LINES) + 1
 
 
 def test_catalogue_follows_sign_in_and_mount_point(

@@ -15,6 +15,7 @@ from flask_admin.model.template import BaseListRowAction, EditRowAction
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
+from sqlalchemy import inspect as sa_inspect
 
 from vpsshop.auth.safe_redirect import safe_next_path
 
@@ -100,6 +101,22 @@ class AdminModelView(AdminOnly, ModelView):
             EditLinkRowAction() if type(action) is EditRowAction else action
             for action in super().get_list_row_actions()
         ]
+
+    def get_one(self, id: Any) -> Any:
+        """The row whose primary key is the URL's ``?id=``, or None ("record does not
+        exist") for a malformed one: the database would refuse it with an error, a 500."""
+        column = sa_inspect(self.model).primary_key[0]
+        try:
+            kind = column.type.python_type
+        except NotImplementedError:
+            return super().get_one(id)
+        try:
+            key = kind(id)
+        except (TypeError, ValueError):
+            return None
+        if kind is int and not -(2**63) <= key < 2**63:
+            return None
+        return super().get_one(str(key))
 
 
 class ReadOnlyModelView(AdminModelView):

@@ -44,9 +44,17 @@ def admin_required(view: Callable) -> Callable:
     return wrapper
 
 
+def request_json() -> Any:
+    """The request's parsed JSON body, or None when there is none or it is not JSON."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # deeply nested arrays: silent=True does not catch it
+        return None
+
+
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or a 400 for anything else (never a 500)."""
-    data = request.get_json(silent=True)
+    data = request_json()
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", code="invalid_json")
     return data

@@ -27,6 +27,7 @@ from vpsshop.queue import get_redis
 from vpsshop.services import log_proxy, versions
 from vpsshop.services import products as products_service
 from vpsshop.services import sessions as session_service
+from vpsshop.services.log_parser import mask_credentials
 from vpsshop.services.purchase import purchase
 
 IDEMPOTENCY_KEY_MAX = 200
@@ -119,8 +120,10 @@ def session_log(session_id: uuid.UUID):
     view = log_proxy.read_log(_owned(session_id))
     if view.state == "unavailable":
         return error_response("log_unavailable", view.notice, 503)
-    response = Response(view.text, mimetype="text/plain")
-    # Freshness travels in a header so the body stays exactly the node's log.
+    # The node's log as the parser reads it, the password masked: it is in the session's
+    # credentials already, and a log is copied into places credentials are not.
+    response = Response(mask_credentials(view.text), mimetype="text/plain")
+    # Freshness travels in a header so the body stays the node's log.
     response.headers["X-Log-State"] = view.state
     response.headers["Cache-Control"] = "no-store"
     return response

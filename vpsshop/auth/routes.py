@@ -13,6 +13,12 @@ from vpsshop.extensions import db
 from vpsshop.services import accounts
 
 GENERIC_LOGIN_ERROR = "Wrong email or password."
+# The one answer to a sign-up, whether the address was new or had an account already:
+# telling them apart would tell anyone which addresses have accounts.
+SIGN_UP_DONE = (
+    "Thanks for signing up. Sign in with your email and password. If this address "
+    "already had an account, that account and its password are unchanged."
+)
 
 
 def _start_session(user) -> None:
@@ -46,16 +52,17 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(form.email.data, form.password.data)
+            accounts.sign_up(form.email.data, form.password.data)
             db.session.commit()
         except ServiceError as error:
             db.session.rollback()
             field = form.password if error.code == "invalid_password" else form.email
             field.errors.append(error.message)
             return render_template("auth/register.html", form=form), error.status
-        _start_session(user)
-        flash("Welcome! Your account is ready.", "success")
-        return redirect(url_for("shop.catalogue"))
+        # No session either way: a new account signs in like any other, so the answer
+        # (page, status, cookies) is the same when the address was taken.
+        flash(SIGN_UP_DONE, "success")
+        return redirect(url_for("auth.login"))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/register.html", form=form), status
 

@@ -12,6 +12,7 @@ from vpsshop.errors import Conflict, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import ApiToken, User
 from vpsshop.services.passwords import hash_password, needs_rehash, verify_password
+from vpsshop.services.text import is_storable
 
 EMAIL_MAX = 254
 PASSWORD_MIN = 8
@@ -28,7 +29,7 @@ def normalise_email(raw: object) -> str:
     if not isinstance(raw, str):
         raise ValidationError("Enter a valid email address.", code="invalid_email")
     email = unicodedata.normalize("NFKC", raw).strip().lower()
-    if len(email) > EMAIL_MAX or not _EMAIL_RE.match(email):
+    if len(email) > EMAIL_MAX or not _EMAIL_RE.match(email) or not is_storable(email):
         raise ValidationError("Enter a valid email address.", code="invalid_email")
     return email
 
@@ -46,26 +47,47 @@ def check_password_rules(password: object) -> str:
             f"The password must have at most {PASSWORD_MAX} characters.",
             code="invalid_password",
         )
-    if "\x00" in password:
+    if not is_storable(password):  # a NUL, or a lone surrogate argon2 cannot encode
         raise ValidationError(
             "The password contains a forbidden character.", code="invalid_password"
         )
     return password
 
 
+def _insert_user(email: str, password_hash: str, is_admin: bool) -> User | None:
+    """The new user, or None when the email is taken (also by a concurrent insert)."""
+    if db.session.execute(select(User.id).where(User.email == email)).first():
+        return None
+    user = User(email=email, password_hash=password_hash, is_admin=is_admin, coins=0)
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError:  # a concurrent registration won the race
+        return None
+    return user
+
+
 def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
     """Insert a user with zero coins; the caller commits. Raises on a taken email."""
     email = normalise_email(email)
     password = check_password_rules(password)
-    if db.session.execute(select(User.id).where(User.email == email)).first():
+    user = _insert_user(email, hash_password(password), is_admin)
+    if user is None:
         raise Conflict("An account with this email already exists.", code="email_taken")
-    user = User(email=email, password_hash=hash_password(password), is_admin=is_admin, coins=0)
-    try:
-        with db.session.begin_nested():
-            db.session.add(user)
-    except IntegrityError as exc:  # a concurrent registration won the race
-        raise Conflict("An account with this email already exists.", code="email_taken") from exc
     return user
+
+
+def sign_up(email: str, password: str) -> User | None:
+    """A self-service sign-up: the new user (zero coins; the caller commits), or None
+    when the email is taken, which leaves that account as it was.
+
+    The caller answers both outcomes alike, so the sign-up form tells nobody which
+    addresses have accounts; the password is hashed in both, so they take as long.
+    Raises ``ValidationError`` for a malformed email or password, which tells nothing.
+    """
+    email = normalise_email(email)
+    password_hash = hash_password(check_password_rules(password))
+    return _insert_user(email, password_hash, is_admin=False)
 
 
 def authenticate(email: object, password: object) -> User | None:
@@ -74,7 +96,7 @@ def authenticate(email: object, password: object) -> User | None:
         email = normalise_email(email)
     except ValidationError:
         email = None
-    if not isinstance(password, str) or len(password) > PASSWORD_MAX:
+    if not isinstance(password, str) or len(password) > PASSWORD_MAX or not is_storable(password):
         password = ""
     user = (
         db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from vpsshop.errors import InsufficientCoins, NotFound, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import CoinTransaction, TransactionKind, User, VpsSession
-from vpsshop.services.text import refuse_nul
+from vpsshop.services.text import required_text
 from vpsshop.services.versions import COVERED
 
 # The coin UPDATEs write a ledger row beside them, which moves the user's version.
@@ -38,12 +38,14 @@ def check_amount(amount: object, *, allow_zero: bool = True) -> int:
 
 
 def _check_reason(reason: object) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationError("A reason is required.", code="reason_required")
-    reason = reason.strip()
-    if len(reason) > 500:
-        raise ValidationError("The reason is longer than 500 characters.", code="invalid_reason")
-    return refuse_nul(reason, "reason", "invalid_reason")
+    return required_text(
+        reason,
+        what="reason",
+        max_length=500,
+        code="invalid_reason",
+        missing="A reason is required.",
+        missing_code="reason_required",
+    )
 
 
 def _record(

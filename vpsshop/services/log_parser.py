@@ -40,6 +40,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from itertools import compress
 
 MAX_VALUE_LENGTH = 255
 MAX_FAILURE_LENGTH = 500
@@ -97,6 +98,10 @@ _FIELDS = {
     "password": ("password", "pass", "rdp password"),
 }
 _KEY_FIELDS = {key.replace(" ", ""): field for field, keys in _FIELDS.items() for key in keys}
+# Every password key holds "pass" once its separators are gone (a test checks it): a line
+# without it cannot be a password line, and most lines of a long log are skipped at C
+# speed. Keys are ASCII; classes, not IGNORECASE, which is twice as slow here.
+_MAYBE_PASSWORD_RE = re.compile(r"[pP][\s_.\-]*[aA][\s_.\-]*[sS][\s_.\-]*[sS]")
 
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]*[A-Za-z0-9])?\.?")
 _BRACKETED_RE = re.compile(r"\[(?P<host>[^\]]+)\](?::(?P<port>.*))?")
@@ -176,16 +181,17 @@ def _entry(body: str) -> tuple[str, str, int] | None:
 def mask_credentials(text: str) -> str:
     """``text`` as the parser reads it (no ANSI codes, no NUL) with the value of every
     line the parser takes for the password replaced by ``PASSWORD_MASK``."""
-    masked = []
-    for line in _lines(text):
+    lines = _lines(text)
+    # Only the lines that may be password lines go through the parser's line reading.
+    for index in compress(range(len(lines)), map(_MAYBE_PASSWORD_RE.search, lines)):
+        line = lines[index]
         body = _strip_prefix(line)
         entry = _entry(body)
         if entry is not None and entry[0] == "password":
             # ``body`` is the end of the line without its break and trailing spaces.
             end = len(line.rstrip())
-            line = line[: end - len(body) + entry[2]] + PASSWORD_MASK + line[end:]
-        masked.append(line)
-    return "".join(masked)
+            lines[index] = line[: end - len(body) + entry[2]] + PASSWORD_MASK + line[end:]
+    return "".join(lines)
 
 
 def parse_log(text: str, action: int) -> LogReading:

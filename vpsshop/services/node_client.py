@@ -25,6 +25,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from vpsshop.models import Worker
+from vpsshop.services.redaction import redact_answer
 
 
 class NodeError(Exception):
@@ -507,17 +508,6 @@ def stop_vm(worker: Worker, route: str) -> None:
     call.run("POST", f"/stop/{route}", handle)
 
 
-def _redact(value: Any, secret: str) -> Any:
-    # A node echoing the admin's password back must not carry it into our pages or logs.
-    if isinstance(value, str):
-        return value.replace(secret, "***") if secret else value
-    if isinstance(value, list):
-        return [_redact(item, secret) for item in value]
-    if isinstance(value, dict):
-        return {key: _redact(item, secret) for key, item in value.items()}
-    return value
-
-
 def login(worker: Worker, email: str, password: str) -> NodeAnswer:
     """POST /yud-ranyisi with the admin-typed credentials; never stored or logged.
 
@@ -529,13 +519,16 @@ def login(worker: Worker, email: str, password: str) -> NodeAnswer:
 
     def handle(response: requests.Response) -> NodeAnswer:
         body = call.read_small(response, truncate=True)
-        parsed: Any
+        # A node echoing the admin's password back must not carry it into our pages.
+        answer: Any
         try:
-            parsed = json.loads(body)
-        except (ValueError, RecursionError):
-            parsed = body.decode("utf-8", errors="replace")
-            parsed = strip_ansi(parsed)[:MAX_LOGIN_TEXT_CHARS]
-        return NodeAnswer(status=response.status_code, body=_redact(parsed, password))
+            answer = redact_answer(json.loads(body), password)
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply: text
+            text = strip_ansi(body.decode("utf-8", errors="replace"))
+            # A cut may leave the start of the password at the end: redact_answer knows.
+            cut = len(body) >= MAX_ANSWER_BYTES or len(text) > MAX_LOGIN_TEXT_CHARS
+            answer = redact_answer(text[:MAX_LOGIN_TEXT_CHARS], password, cut=cut)
+        return NodeAnswer(status=response.status_code, body=answer)
 
     return call.run(
         "POST", "/yud-ranyisi", handle, json_body={"email": email, "password": password}

@@ -13,7 +13,7 @@ from vpsshop.extensions import db
 from vpsshop.models import VpsProduct, Worker
 from vpsshop.models.product import PROVISION_ACTIONS
 from vpsshop.services import audit, workers
-from vpsshop.services.text import refuse_nul
+from vpsshop.services.text import required_text
 
 MAX_PRICE = 1_000_000_000
 MAX_DURATION_MINUTES = 60 * 24 * 366
@@ -40,12 +40,9 @@ def _whole_number(value: object, field: str, low: int, high: int) -> int:
 
 def check_name(name: object) -> str:
     """A product name: 1-100 characters after trimming."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError("A product needs a name.", code="invalid_name")
-    name = name.strip()
-    if len(name) > 100:
-        raise ValidationError("The name is longer than 100 characters.", code="invalid_name")
-    return refuse_nul(name, "name", "invalid_name")
+    return required_text(
+        name, what="name", max_length=100, code="invalid_name", missing="A product needs a name."
+    )
 
 
 def check_price(price: object) -> int:

@@ -19,7 +19,7 @@ from vpsshop.extensions import db
 from vpsshop.models import ACTIVE_STATUSES, VpsProduct, VpsSession, Worker, WorkerStatus
 from vpsshop.models import vps_product_workers as product_workers
 from vpsshop.services import audit, crypto
-from vpsshop.services.text import refuse_nul
+from vpsshop.services.text import required_text
 
 MAX_URL_LENGTH = 500
 MAX_NAME_LENGTH = 100
@@ -83,14 +83,13 @@ def normalise_base_url(raw: object) -> str:
 
 
 def _check_name(raw: object) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValidationError("A worker name is required.", code="invalid_name")
-    name = raw.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValidationError(
-            f"The worker name is longer than {MAX_NAME_LENGTH} characters.", code="invalid_name"
-        )
-    return refuse_nul(name, "worker name", "invalid_name")
+    return required_text(
+        raw,
+        what="worker name",
+        max_length=MAX_NAME_LENGTH,
+        code="invalid_name",
+        missing="A worker name is required.",
+    )
 
 
 def _check_max_sessions(raw: object) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from typing import Any
 
@@ -19,16 +18,13 @@ from vpsshop.security import LOGIN_ID_KEY
 from vpsshop.services import log_proxy, versions, workers
 from vpsshop.services import products as products_service
 from vpsshop.services import sessions as session_service
+from vpsshop.services.log_parser import mask_credentials
 from vpsshop.services.purchase import purchase
 from vpsshop.shop import bp, status_card
 from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
 
 NOT_FOUND_MESSAGE = "No such server."
 LOG_PANEL_LINES = 400
-# Password lines of a node's log (worker-api.md keys), masked in the page's log panel so
-# that the password stays hidden until the buyer reveals it in the credentials card.
-_PASSWORD_LINE = re.compile(r"(?im)^(.*?\b(?:rdp\s+)?pass(?:word)?\s*[:=]\s*)\S.*$")
-MASKED = "•••••••• (hidden; reveal it under Connection)"
 
 
 def _active_product(product_id: uuid.UUID) -> VpsProduct:
@@ -46,14 +42,12 @@ def _owned_session(session_id: uuid.UUID) -> VpsSession:
         abort(404, NOT_FOUND_MESSAGE)
 
 
-def mask_passwords(text: str) -> str:
-    """``Password: x`` -> ``Password: ••••``, for every spelling the node may use."""
-    return _PASSWORD_LINE.sub(lambda m: m.group(1) + MASKED, text)
-
-
 def _log_context(session: VpsSession) -> dict[str, Any]:
     view = log_proxy.read_log(session)
-    text = mask_passwords(log_proxy.tail_lines(view.text, LOG_PANEL_LINES))
+    # The password stays hidden until the buyer reveals it in the credentials card. The
+    # whole log is masked before its tail is cut, so a cut cannot split a password line
+    # from its key.
+    text = log_proxy.tail_lines(mask_credentials(view.text), LOG_PANEL_LINES)
     return {"log": view, "log_text": text}
 
 
