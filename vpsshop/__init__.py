@@ -65,7 +65,7 @@ def register_extensions(app: Flask) -> None:
     init_limits(app)
 
     from vpsshop import models  # noqa: F401  (tables must be known to Alembic)
-    from vpsshop.auth.login import register_login_loaders
+    from vpsshop.login import register_login_loaders
     from vpsshop.services import versions
 
     versions.install()  # every commit moves the versions of what it changed

@@ -9,8 +9,8 @@ from typing import Any
 from flask import request
 from flask_login import current_user
 
-from vpsshop.auth.login import bearer_token
 from vpsshop.errors import Forbidden, Unauthorized, ValidationError
+from vpsshop.login import bearer_token
 
 
 def _require_token_user() -> None:
