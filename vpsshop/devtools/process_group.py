@@ -46,7 +46,7 @@ class ProcessGroup:
         """``width``: the longest name to come, so every prefix lines up from the start."""
         self._out = out if out is not None else sys.stdout
         self._write_lock = threading.Lock()
-        self._processes: dict[str, subprocess.Popen] = {}
+        self._children: dict[str, subprocess.Popen] = {}
         self._relays: list[threading.Thread] = []
         self._width = max(width, len("system"))
 
@@ -60,7 +60,7 @@ class ProcessGroup:
         self, name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: str
     ) -> subprocess.Popen:
         """Start ``argv`` (no shell) in its own session, its output relayed with ``name``."""
-        if name in self._processes:
+        if name in self._children:
             raise ValueError(f"a process named {name!r} is already running")
         self._width = max(self._width, len(name))
         proc = subprocess.Popen(
@@ -72,7 +72,7 @@ class ProcessGroup:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self._processes[name] = proc
+        self._children[name] = proc
         relay = threading.Thread(target=self._relay, args=(name, proc), daemon=True)
         relay.start()
         self._relays.append(relay)
@@ -88,12 +88,12 @@ class ProcessGroup:
     @property
     def pids(self) -> dict[str, int]:
         """Each started process's pid, which is also its process-group id."""
-        return {name: proc.pid for name, proc in self._processes.items()}
+        return {name: proc.pid for name, proc in self._children.items()}
 
     def wait(self) -> tuple[str, int]:
         """Block until one process exits; its name and exit code."""
         while True:
-            for name, proc in self._processes.items():
+            for name, proc in self._children.items():
                 code = proc.poll()
                 if code is not None:
                     self.say("system", f"{name} stopped (rc={code})")
@@ -106,7 +106,7 @@ class ProcessGroup:
         Waits on whole groups, not only their leaders: a child the leader did not reap
         would otherwise outlive the demo. Safe to call more than once.
         """
-        pending = self._still_alive(self._processes, 0)
+        pending = self._still_alive(self._children, 0)
         for name, proc in pending.items():
             self.say("system", f"sending SIGTERM to {name} (pid {proc.pid})")
             _signal_group(proc.pid, signal.SIGTERM)
@@ -116,7 +116,7 @@ class ProcessGroup:
             _signal_group(proc.pid, signal.SIGKILL)
         # SIGKILL is delivered, and orphans reaped by init, a moment later: wait for it.
         self._still_alive(pending, KILL_WAIT_SECONDS)
-        for proc in self._processes.values():
+        for proc in self._children.values():
             proc.wait()  # reap the leaders; SIGKILL has made this prompt
         for relay in self._relays:
             relay.join(timeout=5)
