@@ -29,9 +29,16 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from tests.conftest import parametrize_database
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = ROOT / "test-artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Every test here runs on PostgreSQL and on SQLite (the embedded default)."""
+    parametrize_database(metafunc)
 
 
 @dataclass(frozen=True)
