@@ -28,7 +28,7 @@ from vpsshop.extensions import db as _db
 from vpsshop.models import User, VpsProduct, Worker
 from vpsshop.services import accounts, ledger
 
-pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs"]
+pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs", "tests.fixtures.live_server"]
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/vpsshop_test"

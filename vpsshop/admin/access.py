@@ -6,13 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import abort, redirect, request, url_for
-from flask_admin import BaseView
+from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model.template import BaseListRowAction
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from sqlalchemy import inspect
+from werkzeug.wrappers import Response
 
 from vpsshop.auth.safe_redirect import safe_next_path
 from vpsshop.extensions import db
@@ -65,6 +66,20 @@ class AdminModelView(AdminOnly, ModelView):
     can_view_details = False
     # Deletes go through services (audited) or do not exist; the bulk delete too.
     action_disallowed_list = ["delete"]
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type: str) -> Any:
+        """Flask-Admin's export, written out before the request ends.
+
+        Its CSV is a generator that runs after the view returns: by then the request's
+        database session is closed, and a row's relation (the ledger's ``user.email``)
+        raised DetachedInstanceError mid-file, so the browser got the header and a dropped
+        connection. The rows are already all in memory (``export_max_rows`` bounds them).
+        """
+        response = super().export(export_type)
+        if isinstance(response, Response) and response.is_streamed:
+            response.make_sequence()
+        return response
 
     def get_one(self, id: str) -> Any:
         """The row whose key is the URL's ``id``, or None (Flask-Admin then says so).
