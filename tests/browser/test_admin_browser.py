@@ -85,7 +85,7 @@ def test_admin_sets_up_node_product_and_coins_then_sees_the_session(
     page.fill("input[name=amount]", "10")
     page.fill("input[name=reason]", "welcome credit")
     page.click("button:has-text('Apply')")
-    page.wait_for_selector(f"text={customer.email}: +10 coins, balance 10.")
+    page.wait_for_selector(f"text={customer.email}: +10 coins, balance 10 coins.")
     _db.session.expire_all()
     assert _db.session.get(User, customer.id).coins == 10
 

@@ -232,3 +232,18 @@ def test_password_change_guesses_are_limited(app, client, make_user, login):
     assert change("guess one").status_code == 403
     assert change("guess two").status_code == 403
     assert_html_429(change(DEFAULT_PASSWORD))
+
+
+@pytest.mark.parametrize("app_config", [limits(login_failures_per_account="2 per 15 minutes")])
+def test_the_wait_is_said_in_minutes_on_the_page_and_in_the_api(app, client, make_user):
+    user = make_user()
+    for _ in range(2):
+        assert form_login(client, user.email, "wrong password").status_code == 401
+    page = form_login(client, user.email, "wrong password")
+    assert_html_429(page)
+    html = page.get_data(as_text=True)
+    assert "Try again in 15 minutes." in html and "seconds" not in html
+    answer = api_login(client, user.email, "wrong password")
+    assert_json_429(answer)
+    assert answer.get_json()["message"] == "Too many attempts. Try again in 15 minutes."
+    assert 14 * 60 < int(answer.headers["Retry-After"]) <= 15 * 60 + 1

@@ -24,6 +24,7 @@ from vpsshop.services.read_cache import Snapshot
 from vpsshop.services.session_views import SessionView
 from vpsshop.shop import bp, status_card
 from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
+from vpsshop.wording import coins
 
 NOT_FOUND_MESSAGE = "No such server."
 # Where a cached catalogue page has the session's CSRF token.
@@ -121,7 +122,9 @@ def buy(product_id: str):
                 db.session.rollback()
                 error, status = service_error, service_error.status
             else:
-                flash(f"Paid {session.price_coins} coins. Your server is being created.", "success")
+                flash(
+                    f"Paid {coins(session.price_coins)}. Your server is being created.", "success"
+                )
                 return redirect(url_for("shop.session_detail", session_id=session.id))
         else:
             status = 400
