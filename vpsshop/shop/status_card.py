@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import render_template
+from flask_login import current_user
 
 from vpsshop import fragments
 from vpsshop.models import FINAL_STATUSES, SessionStatus
 from vpsshop.services import crypto
 from vpsshop.services import sessions as session_service
 from vpsshop.services.session_views import SessionView
+from vpsshop.wording import coins
 
 STEPS = (("paid", "Paid"), ("creating", "Creating"), ("booting", "Booting"), ("ready", "Ready"))
 # provision_action values whose VMs are reached over RDP (Windows, Test).
@@ -25,6 +27,23 @@ RDP_ACTIONS = (2, 3)
 TEMPLATE = "shop/_session_status.html"
 _ELAPSED = fragments.placeholder("elapsed")
 _PASSWORD = fragments.placeholder("password")
+_BALANCE = fragments.placeholder("balance")
+# Failure messages stored with the session end with this note; the card says the refund
+# itself, with its amount, from the ledger ("Refunded 10 coins."), so not twice.
+_REFUND_NOTE = " Refunded."
+
+
+def failure_reason(session: SessionView) -> str | None:
+    """The session's error as the card shows it: without the trailing refund note."""
+    error = session.error
+    if error and error.endswith(_REFUND_NOTE):
+        return error.removesuffix(_REFUND_NOTE)
+    return error
+
+
+def owner_balance(session: SessionView) -> str:
+    """The signed-in owner's balance, said as the header says it ("11 coins")."""
+    return coins(current_user.coins) if current_user.is_authenticated else ""
 
 
 def format_duration(seconds: float) -> str:
@@ -93,6 +112,10 @@ def context(session: SessionView) -> dict[str, Any]:
         "running": _end(session) is None,
         "ready_after": ready_after,
         "refunded": refunded,
+        "failure": failure_reason(session),
+        # A refund changes the header's balance: live.js copies this into the header (only
+        # refunded cards carry it, so other polls never load the user).
+        "balance": owner_balance(session) if refunded else None,
         "credentials": details,
         "rdp": details is not None and session.product.provision_action in RDP_ACTIONS,
         "version": f"{version}|{int(refunded)}",
@@ -103,6 +126,8 @@ def _layout(session: SessionView, _script_root: str) -> str:
     """The card of ``session`` with placeholders for the elapsed time and the password."""
     card = context(session)
     card["elapsed"] = _ELAPSED
+    if card["balance"] is not None:
+        card["balance"] = _BALANCE
     if card["credentials"] is not None:
         card["credentials"] = replace(card["credentials"], password=_PASSWORD)
     return render_template(TEMPLATE, **card)
@@ -111,6 +136,7 @@ def _layout(session: SessionView, _script_root: str) -> str:
 def render(session: SessionView) -> str:
     """The card as the template renders it, from this process's cached layout."""
     html = fragments.fill(fragments.render(_layout, session), _ELAPSED, lambda: elapsed(session))
+    html = fragments.fill(html, _BALANCE, lambda: owner_balance(session))
     return fragments.fill(
         html, _PASSWORD, lambda: crypto.decrypt(session.rdp_password_encrypted or "")
     )

@@ -69,6 +69,13 @@
     if (box && incomingBox) { box.setAttribute("data-state", incomingBox.getAttribute("data-state")); }
   }
 
+  function updateBalance(card) {
+    // A refund changed the balance: the card carries it, the header shows it.
+    var balance = card.getAttribute("data-balance");
+    var header = document.querySelector("[data-testid=balance]");
+    if (balance && header) { header.textContent = balance; }
+  }
+
   function startLive(root) {
     var statusUrl = root.getAttribute("data-status-url");
     var logUrl = root.getAttribute("data-log-url");
@@ -100,6 +107,7 @@
           var adopted = document.importNode(incoming, true);
           before.replaceWith(adopted);
           showCopyButtons(adopted);
+          updateBalance(adopted);
         }
         // The log grows while the server is created; once more when that phase ends.
         if (LOG_STATUSES[newStatus] || oldStatus !== newStatus) {
