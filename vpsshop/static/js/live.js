@@ -76,6 +76,14 @@
     if (balance && header) { header.textContent = balance; }
   }
 
+  function clearFlashes() {
+    // A flash ("Paid 25 coins. Your server is being created.") is about the step the page
+    // was opened at; once the server is ready or ended it says something no longer true.
+    Array.prototype.forEach.call(document.querySelectorAll(".flashes"), function (node) {
+      node.remove();
+    });
+  }
+
   function startLive(root) {
     var statusUrl = root.getAttribute("data-status-url");
     var logUrl = root.getAttribute("data-log-url");
@@ -108,6 +116,9 @@
           before.replaceWith(adopted);
           showCopyButtons(adopted);
           updateBalance(adopted);
+        }
+        if (oldStatus !== newStatus && !LOG_STATUSES[newStatus]) {
+          clearFlashes(); // ready, stopping or ended: the server is no longer being created
         }
         // The log grows while the server is created; once more when that phase ends.
         if (LOG_STATUSES[newStatus] || oldStatus !== newStatus) {
