@@ -1,12 +1,20 @@
-"""Words shown to people: counts with the right plural form, and human durations.
+"""Words shown to people: counts with the right plural form, durations and moments.
 
 One place for every page, flash and API message (``coins(1)`` is "1 coin"); templates get
-the same functions as the ``coins``, ``plural`` and ``human_duration`` filters.
+the same functions as the ``coins``, ``plural``, ``human_duration`` and ``time_tag``
+filters. A moment is a ``<time>`` element in UTC; static/js/local-time.js shows it in the
+reader's local time and keeps the UTC one in its tooltip.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Flask
+from markupsafe import Markup, escape
+
+# What a <time data-local-time="..."> shows: the date and time, or the time alone.
+TIME_FORMATS = {"datetime": "%Y-%m-%d %H:%M:%S UTC", "time": "%H:%M UTC"}
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
@@ -52,6 +60,28 @@ def human_duration(seconds: float) -> str:
     return _two_units(hours // 24, "day", hours % 24, "hour")
 
 
+def utc_text(moment: datetime, style: str = "datetime") -> str:
+    """``moment`` in UTC, to the second ("2026-12-02 01:48:07 UTC"), or its time alone."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(TIME_FORMATS[style])
+
+
+def time_tag(moment: datetime | None, style: str = "datetime") -> Markup:
+    """``<time>`` of ``moment``: UTC as text and tooltip until the script makes it local."""
+    if moment is None:
+        return Markup("")
+    if moment.tzinfo is None:  # RQ's job times are naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    text = escape(utc_text(moment, style))
+    iso = escape(moment.astimezone(UTC).isoformat())
+    return Markup(
+        f'<time datetime="{iso}" data-local-time="{escape(style)}" title="{text}">{text}</time>'
+    )
+
+
 def install(app: Flask) -> None:
     """Register the wording functions as Jinja filters of ``app``."""
-    app.jinja_env.filters.update(coins=coins, plural=plural, human_duration=human_duration)
+    app.jinja_env.filters.update(
+        coins=coins, plural=plural, human_duration=human_duration, time_tag=time_tag
+    )

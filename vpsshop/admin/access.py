@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import inspect
 from werkzeug.wrappers import Response
 
+from vpsshop.admin.formatters import TYPE_FORMATTERS
 from vpsshop.auth.safe_redirect import safe_next_path
 from vpsshop.extensions import db
 
@@ -62,6 +63,7 @@ class AdminModelView(AdminOnly, ModelView):
 
     page_size = PAGE_SIZE
     can_set_page_size = False
+    column_type_formatters = TYPE_FORMATTERS
     can_delete = False
     can_view_details = False
     # Deletes go through services (audited) or do not exist; the bulk delete too.

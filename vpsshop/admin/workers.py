@@ -22,6 +22,7 @@ from vpsshop.admin.access import (
     back_to_list,
     get_or_404,
 )
+from vpsshop.admin.formatters import status_badge
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import VpsProduct, Worker, WorkerStatus, vps_product_workers
@@ -117,6 +118,7 @@ class WorkerView(AdminModelView):
     column_searchable_list = ["name", "base_url"]
     column_filters = ["status"]
     column_formatters = {
+        "status": status_badge,
         "sessions": _sessions_formatter,
         "health": _health_formatter,
         "products": _products_formatter,
