@@ -3,11 +3,9 @@ badges, audit details as a list, search by e-mail on sessions and the ledger."""
 
 from __future__ import annotations
 
-import json
 import re
 
-from vpsshop.models import AuditEntry
-from vpsshop.services import ledger
+from vpsshop.services import audit, ledger
 
 RAW_TIMESTAMP = re.compile(r">\s*\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d+\+00:00")
 TIME_TAG = re.compile(
@@ -25,15 +23,7 @@ def test_lists_show_times_links_and_badges(
     session = make_session(alice, product, worker, status="ready", ready=True)
     make_session(bob, product, worker, status="failed")
     ledger.sub(alice.id, 5, reason="paid", actor_id=admin.id)
-    db.session.add(
-        AuditEntry(
-            actor_id=admin.id,
-            action="worker.update",
-            target_type="worker",
-            target_id=str(worker.id),
-            details=json.dumps({"max_sessions": 4, "name": "n<1>"}),
-        )
-    )
+    audit.record(admin.id, "worker.update", "worker", worker.id, max_sessions=4, name="n<1>")
     db.session.commit()
 
     for path in ("/admin/ledger/", "/admin/sessions/", "/admin/audit/", "/admin/users/"):
@@ -51,10 +41,10 @@ def test_lists_show_times_links_and_badges(
     ledger_page = admin_client.get("/admin/ledger/").get_data(as_text=True)
     assert 'href="/admin/users/?search=admin@example.com">admin@example.com</a>' in ledger_page
 
-    audit = admin_client.get("/admin/audit/").get_data(as_text=True)
-    assert "<dt>max_sessions</dt><dd>4</dd>" in audit and "<dd>n&lt;1&gt;</dd>" in audit
-    assert "{&#34;max_sessions" not in audit and '{"max_sessions' not in audit
-    assert f'href="/admin/workers/edit/?id={worker.id}"' in audit
+    audit_page = admin_client.get("/admin/audit/").get_data(as_text=True)
+    assert "<dt>max_sessions</dt><dd>4</dd>" in audit_page and "<dd>n&lt;1&gt;</dd>" in audit_page
+    assert "{&#34;max_sessions" not in audit_page and '{"max_sessions' not in audit_page
+    assert f'href="/admin/workers/edit/?id={worker.id}"' in audit_page
 
     workers = admin_client.get("/admin/workers/").get_data(as_text=True)
     assert '<span class="badge badge-success">active</span>' in workers

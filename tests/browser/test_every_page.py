@@ -8,7 +8,6 @@ to test-artifacts/browser/.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from pathlib import Path
@@ -18,8 +17,8 @@ from playwright.sync_api import Page, expect
 
 from tests.helpers import DEFAULT_PASSWORD
 from tests.shop.factories import add_session
-from vpsshop.models import AuditEntry, SessionStatus
-from vpsshop.services import ledger
+from vpsshop.models import SessionStatus
+from vpsshop.services import audit, ledger
 
 pytestmark = pytest.mark.browser
 
@@ -80,15 +79,7 @@ def world(db, make_user, make_worker, make_product):
     ledger.refund(failed, "test")
     sessions[SessionStatus.FAILED] = failed
     ledger.sub(buyer.id, 1, reason="correction", actor_id=admin.id)
-    db.session.add(
-        AuditEntry(
-            actor_id=admin.id,
-            action="worker.update",
-            target_type="worker",
-            target_id=str(worker.id),
-            details=json.dumps({"max_sessions": 4}),
-        )
-    )
+    audit.record(admin.id, "worker.update", "worker", worker.id, max_sessions=4)
     db.session.commit()
     return {"admin": admin, "buyer": buyer, "product": product, "sessions": sessions}
 
