@@ -104,7 +104,8 @@ def test_admin_sets_up_node_product_and_coins_then_sees_the_session(
     assert row.count() == 1
     text = row.inner_text()
     assert "Test box" in text and "sim-1" in text and "ready" in text
-    assert row.locator(f"a[href='/vps/sessions/{session.id}']").count() == 1
+    # The session's short id and its "log" link both open the session's page.
+    assert row.locator(f"a[href='/vps/sessions/{session.id}']").count() == 2
 
     # The ledger shows both movements, newest first.
     page.goto("/admin/ledger/")
