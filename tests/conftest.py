@@ -1,10 +1,18 @@
-"""Fixtures: a real PostgreSQL database and a real Redis db index, clean for every test."""
+"""Fixtures: a real PostgreSQL database (or a migrated SQLite file) and a real Redis db index,
+clean for every test.
+
+The ``app`` fixture runs on PostgreSQL unless a folder's conftest parametrizes ``database``
+(``parametrize_database`` below): tests/shop, tests/auth, tests/admin and tests/browser run
+on both, since SQLite is the embedded default every ``make run`` demo gets.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,7 +29,7 @@ from vpsshop.models import User, VpsProduct, Worker
 from vpsshop.services import accounts, ledger
 from vpsshop.services.passwords import CHEAPEST_PROFILE
 
-pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs"]
+pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs", "tests.fixtures.live_server"]
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/vpsshop_test"
@@ -40,6 +48,21 @@ def ensure_database(url: str) -> None:
         ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{parsed.database}"')
+
+
+DATABASES = ("postgresql", "sqlite")
+
+
+def parametrize_database(metafunc: pytest.Metafunc) -> None:
+    """``pytest_generate_tests`` body for folders whose tests run on both databases.
+
+    A test marked ``postgresql_only`` (real concurrency: SQLite ignores FOR UPDATE) keeps
+    PostgreSQL alone.
+    """
+    if "database" not in metafunc.fixturenames:
+        return
+    only_pg = metafunc.definition.get_closest_marker("postgresql_only") is not None
+    metafunc.parametrize("database", DATABASES[:1] if only_pg else DATABASES, indirect=True)
 
 
 def make_test_config(**overrides) -> dict:
@@ -74,6 +97,19 @@ def _schema() -> None:
         _db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file built once per run with the real migrations; each test gets a copy."""
+    from flask_migrate import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "vpsshop.sqlite3"
+    app = create_app(make_test_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}"))
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+    return path
+
+
 def _truncate_all() -> None:
     tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
     with _db.engine.begin() as conn:
@@ -87,10 +123,28 @@ def app_config() -> dict:
 
 
 @pytest.fixture
-def app(_schema, app_config) -> Iterator[Flask]:
-    app = create_app(make_test_config(**app_config))
+def database(request) -> str:
+    """Which database the ``app`` runs on: "postgresql" unless parametrized."""
+    return getattr(request, "param", "postgresql")
+
+
+@pytest.fixture
+def database_url(request, database, tmp_path) -> str:
+    """The ``app``'s database URL: the PostgreSQL test database, or a fresh SQLite copy."""
+    if database == "sqlite":
+        target = tmp_path / "vpsshop.sqlite3"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), target)
+        return f"sqlite:///{target}"
+    request.getfixturevalue("_schema")
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture
+def app(database, database_url, app_config) -> Iterator[Flask]:
+    app = create_app(make_test_config(SQLALCHEMY_DATABASE_URI=database_url, **app_config))
     with app.app_context():
-        _truncate_all()
+        if database == "postgresql":
+            _truncate_all()
         redis.Redis.from_url(TEST_REDIS_URL).flushdb()
         yield app
         _db.session.remove()

@@ -35,6 +35,7 @@ from flask_login import current_user
 
 from vpsshop.api.helpers import request_json
 from vpsshop.services.accounts import normalise_email
+from vpsshop.wording import human_duration
 
 limiter = Limiter(key_func=get_remote_address)
 
@@ -138,7 +139,7 @@ def _retry_after_seconds() -> int:
 def rate_limited(error: RateLimitExceeded):
     """429 with Retry-After: JSON under /api/, an HTML page elsewhere."""
     seconds = _retry_after_seconds()
-    message = f"Too many attempts. Try again in {seconds} seconds."
+    message = f"Too many attempts. Try again in {human_duration(seconds)}."
     if request.path.startswith("/api/"):
         response = jsonify(error="rate_limited", message=message)
     else:

@@ -10,9 +10,15 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.admin.recording_node import RecordingNode
+from tests.conftest import parametrize_database
 from tests.helpers import get_csrf_token
 from vpsshop.extensions import db as _db
 from vpsshop.models import User, VpsProduct, VpsSession, Worker
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Every test here runs on PostgreSQL and on SQLite (the embedded default)."""
+    parametrize_database(metafunc)
 
 
 class SignedIn:

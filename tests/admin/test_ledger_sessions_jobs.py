@@ -100,7 +100,7 @@ def test_big_lists_stay_paginated_and_fast(admin_client, db, make_user, make_wor
         elapsed = time.monotonic() - started
         assert response.status_code == 200, url
         assert elapsed < 2.0, (url, elapsed)
-        assert response.get_data(as_text=True).count("many@example.com") <= 50, url
+        assert response.get_data(as_text=True).count(">many@example.com<") <= 50, url
     assert_ledger_invariant()
 
 

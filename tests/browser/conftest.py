@@ -2,9 +2,9 @@
 
 Reusable by any browser test under ``tests/browser/``:
 
-- ``live_server``: the test ``app`` (same PostgreSQL database and Redis index as the
-  ``app``, ``db`` and ``make_*`` fixtures, same ``app_config`` overrides) served by
-  werkzeug on ``127.0.0.1`` at a free port in a background thread, one thread per
+- ``live_server`` (tests/fixtures/live_server.py): the test ``app`` (same database and
+  Redis index as the ``app``, ``db`` and ``make_*`` fixtures, same ``app_config`` overrides)
+  served by werkzeug on ``127.0.0.1`` at a free port in a background thread, one thread per
   request. ``live_server.url`` is the base URL (no trailing slash); ``live_server.app``
   the Flask app. Rows the test commits are visible to the server at once. Combine it
   with ``rq_worker_process`` (tests/fixtures/jobs.py) and ``make_sim_node``
@@ -20,44 +20,20 @@ Reusable by any browser test under ``tests/browser/``:
 from __future__ import annotations
 
 import shutil
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
+
+from tests.conftest import parametrize_database
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = ROOT / "test-artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
 
 
-@dataclass(frozen=True)
-class LiveServer:
-    url: str
-    port: int
-    app: Flask
-
-
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[LiveServer]:
-    """The test app served on ``http://127.0.0.1:<free port>`` until the test ends."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.1},
-        name="live-server",
-        daemon=True,
-    )
-    thread.start()
-    try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", server.server_port, app)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+def pytest_generate_tests(metafunc) -> None:
+    """Every test here runs on PostgreSQL and on SQLite (the embedded default)."""
+    parametrize_database(metafunc)
 
 
 @pytest.fixture(scope="session")

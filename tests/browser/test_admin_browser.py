@@ -85,7 +85,7 @@ def test_admin_sets_up_node_product_and_coins_then_sees_the_session(
     page.fill("input[name=amount]", "10")
     page.fill("input[name=reason]", "welcome credit")
     page.click("button:has-text('Apply')")
-    page.wait_for_selector(f"text={customer.email}: +10 coins, balance 10.")
+    page.wait_for_selector(f"text={customer.email}: +10 coins, balance 10 coins.")
     _db.session.expire_all()
     assert _db.session.get(User, customer.id).coins == 10
 
@@ -104,7 +104,8 @@ def test_admin_sets_up_node_product_and_coins_then_sees_the_session(
     assert row.count() == 1
     text = row.inner_text()
     assert "Test box" in text and "sim-1" in text and "ready" in text
-    assert row.locator(f"a[href='/vps/sessions/{session.id}']").count() == 1
+    # The session's short id and its "log" link both open the session's page.
+    assert row.locator(f"a[href='/vps/sessions/{session.id}']").count() == 2
 
     # The ledger shows both movements, newest first.
     page.goto("/admin/ledger/")

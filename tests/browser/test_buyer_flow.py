@@ -89,6 +89,8 @@ def test_sign_up_buy_watch_ready_use_and_delete(
     page.get_by_role("button", name="Pay and create the server").click()
     expect(page).to_have_url(re.compile(r"/vps/sessions/[0-9a-f-]{36}$"))
     expect(page.get_by_test_id("balance")).to_have_text("15 coins")
+    paid = page.get_by_text("Paid 5 coins. Your server is being created.")
+    expect(paid).to_be_visible()
     session_id = uuid.UUID(page.url.rsplit("/", 1)[1])
 
     # The status reaches ready without a reload; the log grows on its own too.
@@ -97,6 +99,8 @@ def test_sign_up_buy_watch_ready_use_and_delete(
     expect(status).to_have_text(re.compile("pending|provisioning"))
     expect(status).to_have_text("ready", timeout=30_000)
     assert_not_reloaded(page)
+    # The purchase's message was about the step before: gone once the status moved on.
+    expect(paid).to_have_count(0)
     expect(page.locator(".step-done")).to_have_count(4)
     log = page.locator("#log-text")
     expect(log).to_contain_text("VM ready", timeout=10_000)

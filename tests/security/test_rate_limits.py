@@ -250,3 +250,18 @@ def test_sign_ups_per_address(app, client, make_user):
     assert emails == {"taken@example.com", "one@example.com", "two@example.com"}
     # Another address is not affected.
     assert register(client, "three@example.com", address="10.9.8.7").status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [limits(login_failures_per_account="2 per 15 minutes")])
+def test_the_wait_is_said_in_minutes_on_the_page_and_in_the_api(app, client, make_user):
+    user = make_user()
+    for _ in range(2):
+        assert form_login(client, user.email, "wrong password").status_code == 401
+    page = form_login(client, user.email, "wrong password")
+    assert_html_429(page)
+    html = page.get_data(as_text=True)
+    assert "Try again in 15 minutes." in html and "seconds" not in html
+    answer = api_login(client, user.email, "wrong password")
+    assert_json_429(answer)
+    assert answer.get_json()["message"] == "Too many attempts. Try again in 15 minutes."
+    assert 14 * 60 < int(answer.headers["Retry-After"]) <= 15 * 60 + 1

@@ -6,6 +6,7 @@ from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 
 from vpsshop.admin.access import ReadOnlyModelView
 from vpsshop.admin.filters import DayFromFilter, DayUntilFilter
+from vpsshop.admin.formatters import details_list, target_link, user_link
 from vpsshop.models import AuditEntry
 
 
@@ -14,7 +15,13 @@ class AuditView(ReadOnlyModelView):
 
     named_filter_urls = True
     column_list = ["created_at", "actor.email", "action", "target_type", "target_id", "details"]
-    column_labels = {"actor.email": "Admin"}
+    column_labels = {"actor.email": "Admin", "target_type": "Target", "target_id": "Target id"}
+    column_formatters = {
+        "actor.email": user_link("actor"),
+        "target_id": target_link,
+        "details": details_list,
+    }
+    column_select_related_list = [AuditEntry.actor]
     column_sortable_list = ["created_at", "action"]
     column_default_sort = [("created_at", True), ("id", True)]
     column_filters = [

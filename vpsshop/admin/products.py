@@ -31,8 +31,10 @@ class WorkerMultiSelect(QuerySelectMultipleField):
     """Flask-Admin's multi-select of rows, yielding WTForms 3.3 ``Choice`` objects."""
 
     def iter_choices(self) -> Any:
-        for pk, obj in self._get_object_list():
-            yield Choice(pk, self.get_label(obj), obj in self.data, {})
+        # The field's public query_factory/get_pk/get_label, one query per render.
+        selected = self.data
+        for obj in self.query_factory():
+            yield Choice(str(self.get_pk(obj)), self.get_label(obj), obj in selected, {})
 
 
 class ProductForm(BaseForm):

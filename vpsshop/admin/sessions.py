@@ -12,10 +12,14 @@ from markupsafe import Markup, escape
 
 from vpsshop.admin.access import PostRowAction, ReadOnlyModelView, back_to_list, get_or_404
 from vpsshop.admin.filters import DayFromFilter, DayUntilFilter
+from vpsshop.admin.formatters import session_href, session_link, status_badge, user_link
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.services import sessions as session_service
+
+# Characters of a session's error shown in its cell.
+ERROR_CHARS = 60
 
 
 def can_stop(session: VpsSession) -> bool:
@@ -33,7 +37,15 @@ def can_fail_and_refund(session: VpsSession) -> bool:
 
 def _log_link(view: Any, context: Any, model: VpsSession, name: str) -> Markup:
     # The user-facing session page proxies the node's log; admins may open any session.
-    return Markup(f'<a href="/vps/sessions/{escape(model.id)}">log</a>')
+    return Markup(f'<a href="{escape(session_href(model.id))}">log</a>')
+
+
+def _error_cell(view: Any, context: Any, model: VpsSession, name: str) -> Markup | str:
+    # Long node errors would stretch the table past the screen: cut, whole in the tooltip.
+    error = model.error or ""
+    if len(error) <= ERROR_CHARS:
+        return error
+    return Markup(f'<span title="{escape(error)}">{escape(error[:ERROR_CHARS])}…</span>')
 
 
 class SessionView(ReadOnlyModelView):
@@ -41,6 +53,7 @@ class SessionView(ReadOnlyModelView):
 
     named_filter_urls = True
     column_list = [
+        "id",
         "created_at",
         "user.email",
         "product.name",
@@ -58,6 +71,10 @@ class SessionView(ReadOnlyModelView):
         "product.name": "Product",
         "worker.name": "Worker",
         "price_coins": "Paid",
+        "id": "Session",
+        "ready_at": "Ready",
+        "expires_at": "Expires",
+        "ended_at": "Ended",
     }
     # Joined into the page's one query: without it each row loaded its user and worker.
     column_select_related_list = [VpsSession.user, VpsSession.product, VpsSession.worker]
@@ -75,7 +92,14 @@ class SessionView(ReadOnlyModelView):
         DayFromFilter(column=VpsSession.created_at, name="Created"),
         DayUntilFilter(column=VpsSession.created_at, name="Created"),
     ]
-    column_formatters = {"log": _log_link}
+    column_formatters = {
+        "log": _log_link,
+        "id": session_link,
+        "user.email": user_link("user"),
+        "status": status_badge,
+        "error": _error_cell,
+    }
+    column_searchable_list = ["user.email"]
     column_extra_row_actions = [
         PostRowAction(".stop", "Stop now", show=can_stop, confirm="Stop this VM now?"),
         PostRowAction(

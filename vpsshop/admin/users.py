@@ -16,6 +16,7 @@ from vpsshop.errors import ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import User
 from vpsshop.services import ledger
+from vpsshop.wording import coins
 
 # A refusal from the ledger shown under the field it is about (the amount otherwise).
 _FIELD_OF_ERROR = {"reason_required": "reason", "invalid_reason": "reason", "invalid_op": "op"}
@@ -71,7 +72,8 @@ class UserView(ReadOnlyModelView):
                     status = error.status
                 else:
                     flash(
-                        f"{user.email}: {entry.delta:+d} coins, balance {entry.balance_after}.",
+                        f"{user.email}: {'+' if entry.delta > 0 else ''}{coins(entry.delta)}, "
+                        f"balance {coins(entry.balance_after)}.",
                         "success",
                     )
                     return redirect(self.get_url(".index_view", search=user.email))

@@ -22,6 +22,7 @@ from vpsshop.admin.access import (
     back_to_list,
     get_or_404,
 )
+from vpsshop.admin.formatters import status_badge
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import VpsProduct, Worker, WorkerStatus, vps_product_workers
@@ -41,8 +42,11 @@ class WorkerForm(BaseForm):
     )
     max_sessions = IntegerField("Max sessions", default=3, validators=[InputRequired()])
     # Write-only: PasswordField never renders a value, and no stored token is ever loaded.
+    # Not the admin's own password: keep password managers from filling it in.
     token = PasswordField(
-        "API token", description="Optional. Leave empty to keep the current token."
+        "API token",
+        description="Optional. Leave empty to keep the current token.",
+        render_kw={"autocomplete": "new-password"},
     )
 
 
@@ -58,8 +62,13 @@ class CloudLoginForm(BaseForm):
             Length(max=254),
             Regexp(r"^[^@\s]+@[^@\s]+$", message="Not an email."),
         ],
+        render_kw={"autocomplete": "off"},
     )
-    password = PasswordField("Cloud account password", validators=[DataRequired()])
+    password = PasswordField(
+        "Cloud account password",
+        validators=[DataRequired()],
+        render_kw={"autocomplete": "new-password"},
+    )
 
 
 def _page_extras() -> dict[str, Any]:
@@ -117,6 +126,7 @@ class WorkerView(AdminModelView):
     column_searchable_list = ["name", "base_url"]
     column_filters = ["status"]
     column_formatters = {
+        "status": status_badge,
         "sessions": _sessions_formatter,
         "health": _health_formatter,
         "products": _products_formatter,

@@ -9,7 +9,7 @@ from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from vpsshop.auth import bp
-from vpsshop.auth.forms import new_password_validators
+from vpsshop.auth.forms import CURRENT_PASSWORD, NEW_PASSWORD, new_password_validators
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db
 from vpsshop.limits import limiter
@@ -21,12 +21,17 @@ WRONG_CURRENT_PASSWORD = "The current password is not right."
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[DataRequired(), Length(max=PASSWORD_MAX)]
+        "Current password",
+        validators=[DataRequired(), Length(max=PASSWORD_MAX)],
+        render_kw=CURRENT_PASSWORD,
     )
-    new_password = PasswordField("New password", validators=new_password_validators())
+    new_password = PasswordField(
+        "New password", validators=new_password_validators(), render_kw=NEW_PASSWORD
+    )
     confirm = PasswordField(
         "Repeat the new password",
         validators=[DataRequired(), EqualTo("new_password", message="The passwords differ.")],
+        render_kw=NEW_PASSWORD,
     )
     submit = SubmitField("Change password")
 

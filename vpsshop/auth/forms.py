@@ -16,18 +16,31 @@ def new_password_validators() -> list:
     ]
 
 
+# What browsers and password managers fill in (WCAG 1.3.5, identify input purpose).
+EMAIL = {"autocomplete": "email"}
+CURRENT_PASSWORD = {"autocomplete": "current-password"}
+NEW_PASSWORD = {"autocomplete": "new-password"}
+
+
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=EMAIL_MAX)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=EMAIL_MAX)], render_kw=EMAIL)
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired(), Length(max=PASSWORD_MAX)],
+        render_kw=CURRENT_PASSWORD,
+    )
     submit = SubmitField("Sign in")
 
 
 class RegisterForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=EMAIL_MAX)])
-    password = PasswordField("Password", validators=new_password_validators())
+    email = EmailField("Email", validators=[DataRequired(), Length(max=EMAIL_MAX)], render_kw=EMAIL)
+    password = PasswordField(
+        "Password", validators=new_password_validators(), render_kw=NEW_PASSWORD
+    )
     confirm = PasswordField(
         "Repeat the password",
         validators=[DataRequired(), EqualTo("password", message="The passwords differ.")],
+        render_kw=NEW_PASSWORD,
     )
     submit = SubmitField("Create account")
 

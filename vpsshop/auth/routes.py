@@ -21,6 +21,11 @@ SIGN_UP_DONE = (
 )
 
 
+def home_of(user) -> str:
+    """Where a sign-in lands without a ``next``: the panel for admins, the shop otherwise."""
+    return url_for("admin.index") if user.is_admin else url_for("shop.catalogue")
+
+
 def _start_session(user) -> None:
     # A fresh session at login: nothing planted before sign-in survives it.
     session.clear()
@@ -31,7 +36,7 @@ def _start_session(user) -> None:
 def login():
     next_path = safe_next_path(request.args.get("next"))
     if current_user.is_authenticated:
-        return redirect(next_path or url_for("shop.catalogue"))
+        return redirect(next_path or home_of(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
@@ -40,7 +45,7 @@ def login():
             return render_template("auth/login.html", form=form), 401
         _start_session(user)
         flash("Signed in.", "success")
-        return redirect(next_path or url_for("shop.catalogue"))
+        return redirect(next_path or home_of(user))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form), status
 

@@ -22,6 +22,7 @@ from vpsshop.services.log_parser import mask_credentials
 from vpsshop.services.purchase import purchase
 from vpsshop.shop import bp, status_card
 from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
+from vpsshop.wording import coins
 
 NOT_FOUND_MESSAGE = "No such server."
 LOG_PANEL_LINES = 400
@@ -103,7 +104,9 @@ def buy(product_id: uuid.UUID):
                 db.session.rollback()
                 error, status = service_error, service_error.status
             else:
-                flash(f"Paid {session.price_coins} coins. Your server is being created.", "success")
+                flash(
+                    f"Paid {coins(session.price_coins)}. Your server is being created.", "success"
+                )
                 return redirect(url_for("shop.session_detail", session_id=session.id))
         else:
             status = 400

@@ -6,15 +6,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import render_template
+from flask_login import current_user
 
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.services import ledger
 from vpsshop.services import sessions as session_service
+from vpsshop.wording import coins
 
 STEPS = (("paid", "Paid"), ("creating", "Creating"), ("booting", "Booting"), ("ready", "Ready"))
 # provision_action values whose VMs are reached over RDP (Windows, Test).
 RDP_ACTIONS = (2, 3)
 TEMPLATE = "shop/_session_status.html"
+# Failure messages stored with the session end with this note; the card says the refund
+# itself, with its amount, from the ledger ("Refunded 10 coins."), so not twice.
+_REFUND_NOTE = " Refunded."
+
+
+def failure_reason(session: VpsSession) -> str | None:
+    """The session's error as the card shows it: without the trailing refund note."""
+    error = session.error
+    if error and error.endswith(_REFUND_NOTE):
+        return error.removesuffix(_REFUND_NOTE)
+    return error
+
+
+def owner_balance(session: VpsSession) -> str:
+    """The signed-in viewer's balance, said as the header says it ("11 coins")."""
+    return coins(current_user.coins) if current_user.is_authenticated else ""
 
 
 def format_duration(seconds: float) -> str:
@@ -83,6 +101,10 @@ def context(session: VpsSession) -> dict[str, Any]:
         "running": _end(session) is None,
         "ready_after": ready_after,
         "refunded": refunded,
+        "failure": failure_reason(session),
+        # A refund changes the header's balance: live.js copies this into the header (only
+        # refunded cards carry it, so other polls never load the user).
+        "balance": owner_balance(session) if refunded else None,
         "credentials": details,
         "rdp": details is not None and session.product.provision_action in RDP_ACTIONS,
         "version": f"{version}|{int(refunded)}",

@@ -15,6 +15,12 @@
       event.preventDefault();
       return;
     }
+    // Flask-Admin's toggles ("List", dropdowns, column tips) link to javascript:void(0);
+    // following one is a script URL, which the CSP blocks (a console error per click).
+    var scriptLink = event.target.closest && event.target.closest('a[href^="javascript:"]');
+    if (scriptLink) {
+      event.preventDefault();
+    }
     var link = event.target.closest && event.target.closest("a.vps-bulk-action");
     if (!link) {
       return;

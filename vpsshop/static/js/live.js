@@ -79,6 +79,21 @@
     if (box && incomingBox) { box.setAttribute("data-state", incomingBox.getAttribute("data-state")); }
   }
 
+  function updateBalance(card) {
+    // A refund changed the balance: the card carries it, the header shows it.
+    var balance = card.getAttribute("data-balance");
+    var header = document.querySelector("[data-testid=balance]");
+    if (balance && header) { header.textContent = balance; }
+  }
+
+  function clearFlashes() {
+    // A flash ("Paid 25 coins. Your server is being created.") is about the step the page
+    // was opened at; once the server is ready or ended it says something no longer true.
+    Array.prototype.forEach.call(document.querySelectorAll(".flashes"), function (node) {
+      node.remove();
+    });
+  }
+
   function startLive(root) {
     var statusUrl = root.getAttribute("data-status-url");
     var logUrl = root.getAttribute("data-log-url");
@@ -114,6 +129,10 @@
           var adopted = document.importNode(incoming, true);
           before.replaceWith(adopted);
           showCopyButtons(adopted);
+          updateBalance(adopted);
+        }
+        if (oldStatus !== newStatus && !LOG_STATUSES[newStatus]) {
+          clearFlashes(); // ready, stopping or ended: the server is no longer being created
         }
         // The log grows while the server is created; once more when that phase ends.
         if (LOG_STATUSES[newStatus] || oldStatus !== newStatus) {
