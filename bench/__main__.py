@@ -78,20 +78,20 @@ def polled_paths(
         hello_url,
         [
             poll.not_modified_path(
-                "poll.api_session_304", "GET /api/v1/vps/sessions/<id>", session_url, api
+                "poll.api_session", "GET /api/v1/vps/sessions/<id>", session_url, api
             ),
             poll.not_modified_path(
-                "poll.status_partial_304", "GET /vps/sessions/<id>/status", partial_url, page
+                "poll.status_partial", "GET /vps/sessions/<id>/status", partial_url, page
             ),
             poll.path(
-                "poll.api_session",
+                "poll.api_session_full",
                 "GET /api/v1/vps/sessions/<id>, 200",
                 session_url,
                 api,
                 target=0.2,
             ),
             poll.path(
-                "poll.status_partial",
+                "poll.status_partial_full",
                 "GET /vps/sessions/<id>/status, 200",
                 partial_url,
                 page,
@@ -105,17 +105,17 @@ def polled_paths(
         hello_url,
         [
             poll.not_modified_path(
-                "catalogue.api_products_304", "GET /api/v1/vps/products", products_url, api
+                "catalogue.api_products", "GET /api/v1/vps/products", products_url, api
             ),
-            poll.not_modified_path("catalogue.page_304", "GET / (signed in)", f"{web_url}/", page),
+            poll.not_modified_path("catalogue.page", "GET / (signed in)", f"{web_url}/", page),
             poll.path(
-                "catalogue.api_products",
+                "catalogue.api_products_full",
                 "GET /api/v1/vps/products, 200",
                 products_url,
                 api,
                 target=0,
             ),
-            poll.path("catalogue.page", "GET / (signed in), 200", f"{web_url}/", page, target=0),
+            poll.path("catalogue.page_full", "GET / (signed in), 200", f"{web_url}/", page, target=0),
         ],
     )
     return figures
