@@ -115,7 +115,9 @@ def polled_paths(
                 api,
                 target=0,
             ),
-            poll.path("catalogue.page_full", "GET / (signed in), 200", f"{web_url}/", page, target=0),
+            poll.path(
+                "catalogue.page_full", "GET / (signed in), 200", f"{web_url}/", page, target=0
+            ),
         ],
     )
     return figures

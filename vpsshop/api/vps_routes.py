@@ -101,10 +101,10 @@ def get_session(session_id: uuid.UUID):
     # Polled every few seconds: the versions are read before the database, then the
     # owner check decides, as for every request; unchanged answers are an empty 304.
     etag = etag_for("api-session", _api_viewer(), [versions.session_key(session_id)])
-    session = _owned(session_id)
     if (unchanged := not_modified(etag)) is not None:
+        session_service.check_owner(current_user, session_id)
         return unchanged
-    return revalidated(jsonify(session=session_json(session)), etag)
+    return revalidated(jsonify(session=session_json(_owned(session_id))), etag)
 
 
 @bp.delete("/vps/sessions/<uuid:session_id>")

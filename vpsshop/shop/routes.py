@@ -146,10 +146,13 @@ def session_detail(session_id: uuid.UUID):
 def session_status(session_id: uuid.UUID):
     """The status card alone, polled by static/js/live.js: 304 while it is unchanged."""
     etag = etag_for("page-status", _page_viewer(), [versions.session_key(session_id)])
-    session = _owned_session(session_id)
     if (unchanged := not_modified(etag)) is not None:
+        try:
+            session_service.check_owner(current_user, session_id)
+        except NotFound:
+            abort(404, NOT_FOUND_MESSAGE)
         return unchanged
-    return revalidated(Response(status_card.render(session)), etag)
+    return revalidated(Response(status_card.render(_owned_session(session_id))), etag)
 
 
 @bp.route("/vps/sessions/<uuid:session_id>/log")
