@@ -120,6 +120,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "STOP_RETRY_BASE_SECONDS": _float_env("STOP_RETRY_BASE_SECONDS", 2.0),
         "STOP_RETRY_MAX_SECONDS": _float_env("STOP_RETRY_MAX_SECONDS", 300.0),
         "SWEEP_INTERVAL_SECONDS": _float_env("SWEEP_INTERVAL_SECONDS", 30.0),
+        # How often the sweep looks at a ready session's VM on its node, and how many such
+        # looks one sweep enqueues at most (services/sweeper.py).
+        "LOST_CHECK_INTERVAL_SECONDS": _float_env("LOST_CHECK_INTERVAL_SECONDS", 300.0),
+        "LOST_CHECKS_PER_SWEEP": _int_env("LOST_CHECKS_PER_SWEEP", 20),
         # A session with no job expected for this long is picked up by the sweeper.
         "JOB_LEASE_SECONDS": _float_env("JOB_LEASE_SECONDS", 60.0),
         # A running job renews its session's run lock and lease every third of this; a

@@ -6,7 +6,8 @@ import pytest
 
 from tests.helpers import coins, fresh, refunds, status_is
 from tests.reliability.conftest import wait_for
-from vpsshop.services import log_proxy, workers
+from vpsshop.models import SessionStatus
+from vpsshop.services import log_proxy, sweeper, workers
 from vpsshop.services.purchase import purchase
 
 INTERVAL = 2.0
@@ -20,6 +21,7 @@ def app_config() -> dict:
         "NODE_LOG_READ_TIMEOUT": 2.0,
         "WATCH_INTERVAL_SECONDS": 0.2,
         "SWEEP_INTERVAL_SECONDS": INTERVAL,
+        "LOST_CHECK_INTERVAL_SECONDS": INTERVAL,
         "JOB_HEARTBEAT_SECONDS": 2.0,
         "SCHEDULER_TICK_SECONDS": 0.2,
         "LOG_CACHE_SECONDS": 0.2,
@@ -88,3 +90,29 @@ def test_a_node_that_is_only_down_loses_nothing(
     node.set_fault("log", "500")
     provisioning.check_ready(sid)
     assert fresh(sid).status == "ready"
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"LOST_CHECKS_PER_SWEEP": 5, "LOST_CHECK_INTERVAL_SECONDS": 600}]
+)
+def test_a_sweep_looks_at_a_bounded_number_of_ready_sessions(make_user, make_worker, make_product):
+    # Thousands of ready sessions must not fill the queue ahead of new purchases' jobs.
+    from rq import Queue
+
+    from tests.shop.factories import add_session
+    from vpsshop.queue import get_queue
+
+    product = make_product([make_worker(max_sessions=50)])
+    user = make_user()
+    for _ in range(12):
+        add_session(user, product, SessionStatus.READY)
+    queue: Queue = get_queue()
+
+    def checked() -> list[str]:
+        return [job.args[0] for job in queue.get_jobs() if job.func_name.endswith("check_session")]
+
+    assert sweeper.sweep()["check"] == 5
+    assert sweeper.sweep()["check"] == 5
+    assert sweeper.sweep()["check"] == 2  # every session looked at once in the interval
+    assert sweeper.sweep()["check"] == 0
+    assert len(checked()) == len(set(checked())) == 12

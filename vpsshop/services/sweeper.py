@@ -64,16 +64,31 @@ def sweep() -> dict[str, int]:
 
 
 def _check_ready_sessions(now) -> int:
-    """Enqueue a look at every running ready session: a VM its node lost becomes lost."""
+    """Enqueue a look at running ready sessions: a VM its node lost becomes lost.
+
+    Each session is looked at once per ``LOST_CHECK_INTERVAL_SECONDS`` and a sweep enqueues
+    at most ``LOST_CHECKS_PER_SWEEP``, so thousands of ready sessions never crowd new
+    purchases' jobs out of the queue (a buyer looking at the page finds a lost VM at once
+    through the log proxy's 404 anyway).
+    """
+    config = current_app.config
+    interval = max(1, int(config["LOST_CHECK_INTERVAL_SECONDS"]))
+    room = int(config["LOST_CHECKS_PER_SWEEP"])
     running = select(VpsSession.id).where(
         VpsSession.status == SessionStatus.READY,
         or_(VpsSession.expires_at.is_(None), VpsSession.expires_at > now),
     )
     ids = db.session.execute(running.order_by(VpsSession.ready_at).limit(BATCH)).scalars().all()
     db.session.rollback()
+    enqueued = 0
     for session_id in ids:
-        provisioning.enqueue_check(session_id)
-    return len(ids)
+        if enqueued >= room:
+            break
+        # Due once per interval: the marker's expiry is the next time it is due.
+        if get_redis().set(redis_keys.key("lost-check", session_id), 1, nx=True, ex=interval):
+            provisioning.enqueue_check(session_id)
+            enqueued += 1
+    return enqueued
 
 
 def _repair(session_id: uuid.UUID, status: str, created_at, now) -> str | None:
