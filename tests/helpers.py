@@ -85,3 +85,15 @@ def refunds(session_id) -> int:
 def coins(user_id) -> int:
     _db.session.expire_all()
     return _db.session.get(User, user_id).coins
+
+
+# Short node timeouts and fast job ticks for tests that run a real worker against
+# simulated nodes and wait for the session to move.
+QUICK_JOBS = {
+    "NODE_CONNECT_TIMEOUT": 1.0,
+    "NODE_READ_TIMEOUT": 2.0,
+    "NODE_LOG_READ_TIMEOUT": 2.0,
+    "WATCH_INTERVAL_SECONDS": 0.2,
+    "JOB_HEARTBEAT_SECONDS": 2.0,
+    "SCHEDULER_TICK_SECONDS": 0.2,
+}

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from rq import Worker
 
-from tests.helpers import fresh, status_is
+from tests.helpers import QUICK_JOBS, fresh, status_is
 from tests.reliability.conftest import wait_for
 from vpsshop.extensions import db
 from vpsshop.models.types import utcnow
@@ -19,14 +19,9 @@ from vpsshop.services.purchase import purchase
 @pytest.fixture
 def app_config() -> dict:
     return {
-        "NODE_CONNECT_TIMEOUT": 1.0,
-        "NODE_READ_TIMEOUT": 2.0,
-        "NODE_LOG_READ_TIMEOUT": 2.0,
-        "WATCH_INTERVAL_SECONDS": 0.2,
+        **QUICK_JOBS,
         # The sweeper never runs in this test: only the expiry job can stop the session.
         "SWEEP_INTERVAL_SECONDS": 3600,
-        "JOB_HEARTBEAT_SECONDS": 2.0,
-        "SCHEDULER_TICK_SECONDS": 0.2,
     }
 
 

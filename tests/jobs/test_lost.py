@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import coins, fresh, refunds, status_is
+from tests.helpers import QUICK_JOBS, coins, fresh, refunds, status_is
 from tests.reliability.conftest import wait_for
 from vpsshop.models import SessionStatus
 from vpsshop.services import log_proxy, sweeper, workers
@@ -16,14 +16,9 @@ INTERVAL = 2.0
 @pytest.fixture
 def app_config() -> dict:
     return {
-        "NODE_CONNECT_TIMEOUT": 1.0,
-        "NODE_READ_TIMEOUT": 2.0,
-        "NODE_LOG_READ_TIMEOUT": 2.0,
-        "WATCH_INTERVAL_SECONDS": 0.2,
+        **QUICK_JOBS,
         "SWEEP_INTERVAL_SECONDS": INTERVAL,
         "LOST_CHECK_INTERVAL_SECONDS": INTERVAL,
-        "JOB_HEARTBEAT_SECONDS": 2.0,
-        "SCHEDULER_TICK_SECONDS": 0.2,
         "LOG_CACHE_SECONDS": 0.2,
     }
 
