@@ -31,10 +31,29 @@ from vpsshop.services.passwords import CHEAPEST_PROFILE
 
 pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs", "tests.fixtures.live_server"]
 
-TEST_DATABASE_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/vpsshop_test"
+# Under ``pytest -n N`` (pytest-xdist) each worker process gets its own database and
+# Redis db index beside the configured ones: gw0 the configured, gw1 the next, and so on.
+XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def _per_worker_database(url: str) -> str:
+    if not XDIST_WORKER:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_w{XDIST_WORKER}").render_as_string(
+        hide_password=False
+    )
+
+
+def _per_worker_redis(url: str) -> str:
+    base, index = url.rsplit("/", 1)
+    return f"{base}/{int(index) + XDIST_WORKER}"
+
+
+TEST_DATABASE_URL = _per_worker_database(
+    os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/vpsshop_test")
 )
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+TEST_REDIS_URL = _per_worker_redis(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13"))
 
 
 def ensure_database(url: str) -> None:

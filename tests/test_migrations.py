@@ -37,7 +37,7 @@ def test_sqlite_upgrade_matches_models(tmp_path):
 
 @pytest.fixture
 def empty_postgres_url():
-    url = TEST_DATABASE_URL.rsplit("/", 1)[0] + "/vpsshop_migrations_test"
+    url = TEST_DATABASE_URL + "_migrations"
     ensure_database(url)
     engine = create_engine(url)
     with engine.begin() as conn:
