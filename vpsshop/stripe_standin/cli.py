@@ -36,6 +36,7 @@ def serve(port: int, host: str, webhook_url: str, webhook_secret: str, api_key: 
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         api_key=api_key,
+        quiet=False,
     )
     done = threading.Event()
 

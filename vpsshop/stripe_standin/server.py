@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import requests
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 API_VERSION = "2026-11-01.standin"
@@ -68,6 +68,14 @@ def _listify(node: Any) -> Any:
     if items and all(key.isdigit() for key in items):
         return [items[key] for key in sorted(items, key=int)]
     return items
+
+
+class _Handler(WSGIRequestHandler):
+    """Werkzeug's handler, silent unless the stand-in was started with ``quiet=False``."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        if not getattr(self.server, "standin_quiet", True):
+            super().log(type, message, *args)
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -136,7 +144,10 @@ class StripeStandIn:
         if self._server is not None:
             raise RuntimeError("the stand-in is already running")
         self._stopping.clear()
-        server = make_server(self.host, self.port, self.wsgi_app, threaded=True)
+        server = make_server(
+            self.host, self.port, self.wsgi_app, threaded=True, request_handler=_Handler
+        )
+        server.standin_quiet = self.quiet  # type: ignore[attr-defined]
         self.port = server.server_port
         self._server = server
         self._thread = threading.Thread(
@@ -263,6 +274,11 @@ class StripeStandIn:
         timer.daemon = True
         self._timers.append(timer)
         timer.start()
+
+    def wait_for_scheduled(self, timeout: float = 10.0) -> None:
+        """Wait until the delayed bank answers scheduled so far have been sent."""
+        for timer in list(self._timers):
+            timer.join(timeout=timeout)
 
     def expire(self, session_id: str) -> dict[str, Any]:
         with self._lock:
