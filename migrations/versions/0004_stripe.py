@@ -44,6 +44,7 @@ def upgrade():
     sa.Column('amount_refunded_minor', sa.BigInteger(), nullable=False),
     sa.Column('coins_reversed', sa.BigInteger(), nullable=False),
     sa.Column('coins_unrecovered', sa.BigInteger(), nullable=False),
+    sa.Column('coins_written_off', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('flag', sa.String(length=500), nullable=True),
     sa.Column('error', sa.String(length=500), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

@@ -74,13 +74,11 @@ def test_settle_an_account_on_hold_recovers_then_writes_off(admin_client, db, ad
     db.session.commit()
     listing = admin_client.get("/admin/payments/").get_data(as_text=True)
     assert "60 on hold" in listing and "Settle: recover from balance" in listing
-    response = admin_client.post(
-        "/admin/payments/settle/", {"id": str(payment.id), "recover": "1"}
-    )
+    response = admin_client.post("/admin/payments/settle/", {"id": str(payment.id), "recover": "1"})
     assert response.status_code == 302
     db.session.expire_all()
     row = db.session.get(Payment, payment.id)
-    assert (row.coins_reversed, row.coins_unrecovered) == (65, 35)
+    assert (row.coins_reversed, row.coins_unrecovered, row.coins_written_off) == (65, 0, 35)
     assert row.settled_by_id == admin.id
     assert db.session.get(User, user.id).coins_unrecovered == 0
     assert db.session.get(User, user.id).coins == 0

@@ -99,7 +99,8 @@ def test_random_checkout_and_pack_bodies_never_500(client, make_user, api_token)
 
     @SETTINGS
     @given(
-        body=json_values | st.dictionaries(st.sampled_from(["pack_id", "name", "coins"]), json_values),
+        body=json_values
+        | st.dictionaries(st.sampled_from(["pack_id", "name", "coins"]), json_values),
         admin=st.booleans(),
     )
     def check(body, admin):

@@ -127,7 +127,9 @@ def test_the_cli_refunds_and_disputes_over_http(standin):
     session = standin.create_session(
         {
             "mode": "payment",
-            "line_items": [{"quantity": "1", "price_data": {"currency": "eur", "unit_amount": "900"}}],
+            "line_items": [
+                {"quantity": "1", "price_data": {"currency": "eur", "unit_amount": "900"}}
+            ],
         },
         None,
     )

@@ -101,11 +101,11 @@ def _flag(view: Any, context: Any, model: Payment, name: str) -> Markup | str:
 
 def _unrecovered(view: Any, context: Any, model: Payment, name: str) -> Markup | str:
     if not model.coins_unrecovered:
+        if model.coins_written_off:
+            return Markup(
+                '0 <span class="badge badge-secondary">settled, {} written off</span>'
+            ).format(model.coins_written_off)
         return "0"
-    if model.settled_at is not None:
-        return Markup('{} <span class="badge badge-secondary">settled</span>').format(
-            model.coins_unrecovered
-        )
     # Two choices, each a POST with the CSRF token: take what the balance holds now, or
     # write everything off.
     url = view_url(context, ".settle")

@@ -80,7 +80,10 @@ class Payment(db.Model):
     # Refunded so far, as the provider's charge says (minor units); reversals follow it.
     amount_refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     coins_reversed: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Taken back but missing from the balance, until an admin settles it (account on hold).
     coins_unrecovered: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What settling wrote off: still counted as taken back by later refunds or disputes.
+    coins_written_off: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Set when something about the payment needs an admin (e.g. an amount mismatch).
     flag: Mapped[str | None] = mapped_column(String(500))
     error: Mapped[str | None] = mapped_column(String(500))
@@ -97,8 +100,13 @@ class Payment(db.Model):
     settled_by = relationship("User", foreign_keys=[settled_by_id])
 
     @property
+    def coins_taken_back(self) -> int:
+        """Everything refunds and disputes claimed back, recovered or not."""
+        return self.coins_reversed + self.coins_unrecovered + self.coins_written_off
+
+    @property
     def needs_settling(self) -> bool:
-        return self.coins_unrecovered > 0 and self.settled_at is None
+        return self.coins_unrecovered > 0
 
 
 class StripeEvent(db.Model):

@@ -196,7 +196,8 @@ def settle(payment_id: uuid.UUID, actor_id: uuid.UUID, *, recover: bool) -> Paym
             reason=f"settled: unrecovered coins of payment {payment.id}",
         )
     payment.coins_reversed += taken
-    payment.coins_unrecovered -= taken
+    payment.coins_written_off += owed - taken
+    payment.coins_unrecovered = 0
     payment.settled_at = utcnow()
     payment.settled_by_id = actor_id
     add_unrecovered(payment.user_id, -owed)

@@ -217,7 +217,8 @@ def _reverse(payment: Payment, target: int, status: PaymentStatus, what: str) ->
     account."""
     if payment.status not in CREDITED_STATUSES:
         return "not_credited", f"{what} of a payment never credited", payment
-    owed = max(0, min(target, payment.coins) - payment.coins_reversed - payment.coins_unrecovered)
+    accounted = payment.coins_reversed + payment.coins_unrecovered + payment.coins_written_off
+    owed = max(0, min(target, payment.coins) - accounted)
     taken = 0
     if owed:
         taken, _entry = ledger.take_back_topup(
@@ -227,8 +228,6 @@ def _reverse(payment: Payment, target: int, status: PaymentStatus, what: str) ->
         payment.coins_reversed += taken
         if missing:
             payment.coins_unrecovered += missing
-            payment.settled_at = None
-            payment.settled_by_id = None
             payments.add_unrecovered(payment.user_id, missing)
     if payment.status != PaymentStatus.DISPUTED.value:
         payment.status = status.value
