@@ -139,6 +139,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", "https://api.stripe.com"),
         "STRIPE_TIMEOUT_SECONDS": _float_env("STRIPE_TIMEOUT_SECONDS", 10.0),
+        # Where Checkout Session URLs point: the pages' form-action allows it.
+        "STRIPE_CHECKOUT_ORIGIN": os.environ.get(
+            "STRIPE_CHECKOUT_ORIGIN", "https://checkout.stripe.com"
+        ),
         # An open payment not paid by then is marked expired by the sweep.
         "PAYMENT_EXPIRY_HOURS": _float_env("PAYMENT_EXPIRY_HOURS", 24.0),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -151,6 +151,7 @@ def configure_stripe_standin(env: dict[str, str], web_port: int, stripe_port: in
     env["STRIPE_WEBHOOK_SECRET"] = secret
     env["STANDIN_WEBHOOK_SECRET"] = secret
     env["STRIPE_API_BASE"] = f"http://{HOST}:{stripe_port}"
+    env["STRIPE_CHECKOUT_ORIGIN"] = env["STRIPE_API_BASE"]  # its payment pages
     env.setdefault("PUBLIC_URL", f"http://{HOST}:{web_port}")
 
 

@@ -460,7 +460,8 @@ class StripeStandIn:
             else f"<p>This checkout is {state}.</p>"
         )
         body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Test payment · Stripe stand-in</title></head>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>Test payment · Stripe stand-in</title></head>
 <body>
 <h1>Test payment</h1>
 <p>This is vpsshop's local Stripe stand-in: no real money moves.</p>
@@ -529,7 +530,7 @@ class StripeStandIn:
             )
         body = (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            "<title>Stripe stand-in</title></head><body><h1>Stripe stand-in</h1>"
+            "<link rel='icon' href='data:,'><title>Stripe stand-in</title></head><body><h1>Stripe stand-in</h1>"
             f"<p>Webhooks go to {html.escape(self.webhook_url or '(nowhere)')}.</p>"
             "<table><tr><th>Session</th><th>Amount</th><th>Status</th><th>Refunded</th>"
             f"<th></th></tr>{''.join(rows)}</table></body></html>"
