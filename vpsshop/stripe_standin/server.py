@@ -530,7 +530,8 @@ class StripeStandIn:
             )
         body = (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            "<link rel='icon' href='data:,'><title>Stripe stand-in</title></head><body><h1>Stripe stand-in</h1>"
+            "<link rel='icon' href='data:,'><title>Stripe stand-in</title></head>"
+            "<body><h1>Stripe stand-in</h1>"
             f"<p>Webhooks go to {html.escape(self.webhook_url or '(nowhere)')}.</p>"
             "<table><tr><th>Session</th><th>Amount</th><th>Status</th><th>Refunded</th>"
             f"<th></th></tr>{''.join(rows)}</table></body></html>"
