@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.helpers import coins
@@ -160,3 +161,24 @@ def test_open_payments_older_than_a_day_expire_in_the_sweep(app, make_user, chec
     assert _db.session.get(Payment, old.id).status == "expired"
     assert _db.session.get(Payment, fresh_one.id).status == "pending"
     assert _db.session.get(Payment, flagged.id).status == "pending"  # waits for an admin
+
+
+class TestCheckoutRateLimit:
+    @pytest.fixture
+    def app_config(self, stripe_config):
+        from tests.security.test_rate_limits import limits
+
+        return {**stripe_config, **limits(purchases_per_user="2 per minute")}
+
+    def test_checkouts_share_the_purchase_allowance(self, client, make_user, api_token, make_pack):
+        pack = make_pack()
+        headers = {"Authorization": f"Bearer {api_token(make_user())}"}
+        body = {"pack_id": str(pack.id)}
+        for _ in range(2):
+            assert (
+                client.post("/api/v1/billing/checkout", json=body, headers=headers).status_code
+                == 201
+            )
+        refused = client.post("/api/v1/billing/checkout", json=body, headers=headers)
+        assert refused.status_code == 429
+        assert _db.session.execute(select(func.count(Payment.id))).scalar() == 2
