@@ -410,3 +410,40 @@ class TestRedisDown:
         assert response.status_code == 200
         assert response.get_json()["outcome"] == "credited"
         assert coins(user.id) == 40
+
+
+@pytest.mark.postgresql_only
+def test_a_database_error_mid_credit_writes_nothing_and_a_retry_credits(
+    app, client, make_user, checkout
+):
+    from sqlalchemy import text
+
+    payment = checkout(make_user(), coins=25)
+    paid = event("checkout.session.completed", session_object(payment))
+    # The top-up's ledger insert fails: the event row and the balance were already written
+    # in the same transaction.
+    with _db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION billing_test_fail() RETURNS trigger AS $$ "
+                "BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER billing_test_break BEFORE INSERT ON coin_transactions "
+                "FOR EACH ROW WHEN (NEW.kind = 'topup') EXECUTE FUNCTION billing_test_fail()"
+            )
+        )
+    try:
+        response = deliver(client, paid)
+        assert response.status_code == 503  # Stripe retries
+        assert coins(payment.user_id) == 0
+        assert _events() == []
+        assert _payment(payment.id).status == "pending"
+    finally:
+        with _db.engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER IF EXISTS billing_test_break ON coin_transactions"))
+            conn.execute(text("DROP FUNCTION IF EXISTS billing_test_fail()"))
+    assert deliver(client, paid).get_json()["outcome"] == "credited"
+    assert coins(payment.user_id) == 25
