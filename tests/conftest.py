@@ -29,7 +29,12 @@ from vpsshop.models import User, VpsProduct, Worker
 from vpsshop.services import accounts, ledger
 from vpsshop.services.passwords import CHEAPEST_PROFILE
 
-pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs", "tests.fixtures.live_server"]
+pytest_plugins = [
+    "tests.fixtures.nodes",
+    "tests.fixtures.jobs",
+    "tests.fixtures.live_server",
+    "tests.fixtures.stripe",
+]
 
 # Under ``pytest -n N`` (pytest-xdist) each worker process gets its own database and
 # Redis db index beside the configured ones: gw0 the configured, gw1 the next, and so on.

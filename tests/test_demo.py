@@ -353,3 +353,26 @@ def test_a_second_run_seeds_nothing_twice_and_sigterm_stops_everything(run_demo,
     demo.proc.send_signal(signal.SIGTERM)
     demo.proc.wait(STOP_TIMEOUT)
     assert_all_stopped(demo, snapshot)
+
+
+def test_the_demo_runs_the_stripe_standin_and_points_the_shop_at_it():
+    from vpsshop.demo import configure_stripe_standin
+
+    commands = process_commands(5000, [6001, 6002], "8", stripe_port=6003)
+    standin = commands["stripe"]
+    assert standin[0] == sys.executable
+    assert standin[standin.index("serve") :] == [
+        "serve", "--host", "127.0.0.1", "--port", "6003",
+        "--webhook-url", "http://127.0.0.1:5000/api/v1/billing/stripe/webhook",
+    ]  # fmt: skip
+    env: dict[str, str] = {}
+    configure_stripe_standin(env, 5000, 6003)
+    assert env["STRIPE_API_BASE"] == env["STRIPE_CHECKOUT_ORIGIN"] == "http://127.0.0.1:6003"
+    assert env["STRIPE_WEBHOOK_SECRET"] == env["STANDIN_WEBHOOK_SECRET"]
+    assert env["STRIPE_WEBHOOK_SECRET"].startswith("whsec_")
+    assert env["PUBLIC_URL"] == "http://127.0.0.1:5000"
+    assert not any(env["STRIPE_WEBHOOK_SECRET"] in arg for arg in standin)
+    # A configured Stripe is left alone.
+    real = {"STRIPE_SECRET_KEY": "sk_live_x"}
+    configure_stripe_standin(real, 5000, 6003)
+    assert real == {"STRIPE_SECRET_KEY": "sk_live_x"}

@@ -78,6 +78,7 @@ def register_blueprints(app: Flask) -> None:
     from vpsshop.admin import init_admin
     from vpsshop.api import bp as api_bp
     from vpsshop.auth import bp as auth_bp
+    from vpsshop.billing import bp as billing_bp
     from vpsshop.ops import bp as ops_bp
     from vpsshop.shop import bp as shop_bp
 
@@ -85,6 +86,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(shop_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(billing_bp)
     csrf.exempt(api_bp)  # the API authenticates with Bearer tokens, not cookies
     init_admin(app)
 

@@ -18,6 +18,9 @@ def register_cli(app: Flask) -> None:
     from vpsshop.simulator.cli import simulate_worker
 
     app.cli.add_command(simulate_worker)
+    from vpsshop.stripe_standin.cli import stripe_standin
+
+    app.cli.add_command(stripe_standin)
 
 
 @click.command("create-user")

@@ -132,6 +132,19 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # How often every worker moves due scheduled jobs (enqueue_in/at) into the queue.
         "SCHEDULER_TICK_SECONDS": _float_env("SCHEDULER_TICK_SECONDS", 1.0),
         "TRUST_PROXY_HOPS": _int_env("TRUST_PROXY_HOPS", 0),
+        # Stripe Checkout (services/stripe_gateway.py, services/stripe_webhooks.py).
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
+        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
+        # Comma-separated signing secrets: during a rotation both verify.
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", "https://api.stripe.com"),
+        "STRIPE_TIMEOUT_SECONDS": _float_env("STRIPE_TIMEOUT_SECONDS", 10.0),
+        # Where Checkout Session URLs point: the pages' form-action allows it.
+        "STRIPE_CHECKOUT_ORIGIN": os.environ.get(
+            "STRIPE_CHECKOUT_ORIGIN", "https://checkout.stripe.com"
+        ),
+        # An open payment not paid by then is marked expired by the sweep.
+        "PAYMENT_EXPIRY_HOURS": _float_env("PAYMENT_EXPIRY_HOURS", 24.0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -77,6 +78,10 @@ def _distinct_free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def _split_ports(ports: list[int]) -> tuple[list[int], int]:
+    return ports[:-1], ports[-1]
+
+
 def prepare_database(nodes: list[tuple[str, str]]) -> list[DemoAccount]:
     """Migrate the database (SQLite under instance/ unless DATABASE_URL says otherwise)
     and seed the demo data; return the demo accounts. Reads the process environment."""
@@ -97,9 +102,10 @@ def prepare_database(nodes: list[tuple[str, str]]) -> list[DemoAccount]:
 
 
 def process_commands(
-    web_port: int, node_ports: list[int], boot_seconds: str
+    web_port: int, node_ports: list[int], boot_seconds: str, stripe_port: int | None = None
 ) -> dict[str, list[str]]:
-    """The demo's Procfile: web, worker and the simulated nodes, as argument lists."""
+    """The demo's Procfile: web, worker, the simulated nodes and the Stripe stand-in, as
+    argument lists."""
     python = sys.executable  # the venv's interpreter: every child runs the same code
     flask = [python, "-m", "flask", "--app", "wsgi"]
     commands = {
@@ -117,7 +123,36 @@ def process_commands(
             "--boot-seconds",
             boot_seconds,
         ]
+    if stripe_port is not None:
+        commands["stripe"] = [
+            *flask,
+            "stripe-standin",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(stripe_port),
+            "--webhook-url",
+            f"http://{HOST}:{web_port}/api/v1/billing/stripe/webhook",
+        ]
     return commands
+
+
+def configure_stripe_standin(env: dict[str, str], web_port: int, stripe_port: int) -> None:
+    """Point the shop at the local Stripe stand-in unless a real Stripe is configured.
+
+    The signing secret is new on every start and travels in the environment only (the
+    stand-in reads ``STANDIN_WEBHOOK_SECRET``), never on a command line.
+    """
+    if env.get("STRIPE_SECRET_KEY"):
+        return
+    secret = "whsec_demo_" + secrets.token_hex(16)
+    env["STRIPE_SECRET_KEY"] = "sk_test_demo"
+    env["STRIPE_WEBHOOK_SECRET"] = secret
+    env["STANDIN_WEBHOOK_SECRET"] = secret
+    env["STRIPE_API_BASE"] = f"http://{HOST}:{stripe_port}"
+    env["STRIPE_CHECKOUT_ORIGIN"] = env["STRIPE_API_BASE"]  # its payment pages
+    env.setdefault("PUBLIC_URL", f"http://{HOST}:{web_port}")
 
 
 def banner(url: str, accounts: list[DemoAccount], redis_note: str) -> str:
@@ -127,6 +162,11 @@ def banner(url: str, accounts: list[DemoAccount], redis_note: str) -> str:
         role = "admin" if account.is_admin else "user"
         coins = "" if account.is_admin else f"  ({account.coins} coins)"
         lines.append(f"  {role + ':':7}{account.email} / {account.password}{coins}")
+    if os.environ.get("STRIPE_API_BASE", "").startswith(f"http://{HOST}:"):
+        lines.append(
+            f"  coins: {url}billing buys them through the local Stripe stand-in "
+            f"({os.environ['STRIPE_API_BASE']}/ lists its payments, refunds and disputes)"
+        )
     lines += [f"  redis: {redis_note}", "Ctrl-C stops every process of the demo.", "=" * 72, ""]
     return "\n".join(lines)
 
@@ -190,14 +230,18 @@ def main() -> int:
 
         web_port = choose_web_port(os.environ)
         os.environ["PORT"] = str(web_port)
-        node_ports = _distinct_free_ports(len(NODE_NAMES))
+        node_ports, stripe_port = _split_ports(_distinct_free_ports(len(NODE_NAMES) + 1))
+        use_standin = not os.environ.get("STRIPE_SECRET_KEY")
+        configure_stripe_standin(os.environ, web_port, stripe_port)
         node_urls = [f"http://{HOST}:{port}" for port in node_ports]
         nodes = list(zip(NODE_NAMES, node_urls, strict=True))
         print("vpsshop demo: migrating and seeding the database...", flush=True)
         accounts = prepare_database(nodes)
 
         boot_seconds = os.environ.get("DEMO_BOOT_SECONDS", DEFAULT_BOOT_SECONDS)
-        commands = process_commands(web_port, node_ports, boot_seconds)
+        commands = process_commands(
+            web_port, node_ports, boot_seconds, stripe_port if use_standin else None
+        )
         group = ProcessGroup(width=max(map(len, commands)))
         env = dict(os.environ)
         for name, argv in commands.items():

@@ -40,7 +40,13 @@ from vpsshop.wording import human_duration
 limiter = Limiter(key_func=get_remote_address)
 
 LOGIN_ENDPOINTS = ("auth.login", "api.create_token")
-PURCHASE_ENDPOINTS = ("shop.buy", "api.purchase_and_create")
+# Buying coins counts too: each checkout asks Stripe for a session.
+PURCHASE_ENDPOINTS = (
+    "shop.buy",
+    "api.purchase_and_create",
+    "billing.checkout",
+    "api.billing_checkout",
+)
 
 
 # Fixed Flask-Limiter settings; the limits themselves are in config.py (RATE_LIMITS).

@@ -28,7 +28,7 @@ SECURITY_HEADERS = (
 
 CSP_TEMPLATE = (
     "default-src 'self'; script-src 'self'{nonce}; style-src 'self'{nonce}; "
-    "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'{form_targets}; base-uri 'none'; "
     "object-src 'none'; frame-ancestors 'none'"
 )
 
@@ -99,12 +99,17 @@ def register_security(app: Flask) -> None:
     user_logged_in.connect(_on_login)
     user_logged_out.connect(_on_logout)
 
-    csp_without_nonce = CSP_TEMPLATE.format(nonce="")
+    # The Buy coins form's answer redirects to Stripe's checkout page, and browsers hold a
+    # form's redirects to form-action too.
+    checkout_origin = app.config.get("STRIPE_CHECKOUT_ORIGIN", "")
+    form_targets = f" {checkout_origin}" if checkout_origin else ""
+    csp_template = CSP_TEMPLATE.replace("{form_targets}", form_targets)
+    csp_without_nonce = csp_template.format(nonce="")
 
     @app.after_request
     def set_security_headers(response: Response) -> Response:
         nonce = g.get("csp_nonce")
-        csp = CSP_TEMPLATE.format(nonce=f" 'nonce-{nonce}'") if nonce else csp_without_nonce
+        csp = csp_template.format(nonce=f" 'nonce-{nonce}'") if nonce else csp_without_nonce
         wanted = [("Content-Security-Policy", csp), *SECURITY_HEADERS]
         if request.is_secure:
             wanted.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))

@@ -7,6 +7,7 @@ from rq.job import Job
 from sqlalchemy import text
 
 from vpsshop.extensions import db as _db
+from vpsshop.models import Payment
 from vpsshop.queue import get_queue
 
 
@@ -27,7 +28,19 @@ def world(admin, make_user, make_worker, make_product, make_session, recording_n
     worker = make_worker(recording_node.url)
     product = make_product([worker])
     session = make_session(customer, product, worker, status="provisioning")
-    return {"customer": customer, "worker": worker, "product": product, "session": session}
+    # A disputed payment with coins the balance could not give back: one to settle.
+    payment = Payment(
+        user_id=customer.id, coins=5, amount_minor=100, currency="eur", coins_unrecovered=5
+    )
+    _db.session.add(payment)
+    _db.session.commit()
+    return {
+        "customer": customer,
+        "worker": worker,
+        "product": product,
+        "session": session,
+        "payment": payment,
+    }
 
 
 def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
@@ -62,6 +75,7 @@ def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
         ("/admin/sessions/delete/", {"id": session.id}),
         ("/admin/jobs/requeue/", {"job_id": failed_job_id}),
         ("/admin/jobs/delete/", {"job_id": failed_job_id}),
+        ("/admin/payments/settle/", {"id": world["payment"].id, "recover": "1"}),
     ]
 
 

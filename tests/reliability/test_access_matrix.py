@@ -13,13 +13,21 @@ from tests.conftest import FreshContextClient
 from tests.helpers import DEFAULT_PASSWORD, csrf_token_from, fresh
 from tests.reliability.conftest import fingerprint
 from vpsshop.extensions import db as _db
-from vpsshop.models import AuditEntry, CoinTransaction
+from vpsshop.models import AuditEntry, CoinTransaction, Payment
 from vpsshop.services import provisioning
 from vpsshop.services.purchase import purchase
 
 IDENTITIES = ("anonymous", "a", "b", "admin")
 # Routes anyone may open.
-PUBLIC = {"/", "/login", "/register", "/healthz", "/api/v1/auth/token"}
+PUBLIC = {
+    "/",
+    "/login",
+    "/register",
+    "/healthz",
+    "/api/v1/auth/token",
+    # Stripe's deliveries: no login, the signature decides (tests/billing/test_webhook.py).
+    "/api/v1/billing/stripe/webhook",
+}
 # Flask-Admin model views: which object a ``?id=`` names for each of them.
 ADMIN_VIEW_IDS = {
     "users": "a",
@@ -62,6 +70,8 @@ def world(app, quick_user, quick_token, make_sim_node, make_worker, make_product
     # An audit row and a ledger row give the admin lists something to open.
     audit = AuditEntry(actor_id=admin.id, action="test.seed", target_type="user", target_id=a.id)
     _db.session.add(audit)
+    payment = Payment(user_id=a.id, coins=10, amount_minor=100, currency="eur")
+    _db.session.add(payment)
     _db.session.commit()
     ledger_id = _db.session.execute(
         select(CoinTransaction.id).where(CoinTransaction.user_id == a.id).limit(1)
@@ -76,6 +86,7 @@ def world(app, quick_user, quick_token, make_sim_node, make_worker, make_product
             "worker": worker.id,
             "ledger": ledger_id,
             "audit": audit.id,
+            "payment": payment.id,
         },
     )
 
@@ -106,6 +117,7 @@ def _fill(rule, world, object_id=None) -> str:
         "product_id": world.ids["product"],
         "user_id": world.ids["a"],
         "worker_id": world.ids["worker"],
+        "payment_id": world.ids["payment"],
         "export_type": "csv",
     }
     path = rule.rule
@@ -188,7 +200,8 @@ def test_another_users_object_is_exactly_as_missing_as_a_missing_one(app, world,
     missing = uuid.uuid4()
     checked = 0
     for rule, method in _routes(app):
-        if not {"session_id", "product_id"} & set(rule.arguments) or rule.rule.startswith("/admin"):
+        owned = {"session_id", "product_id", "payment_id"}
+        if not owned & set(rule.arguments) or rule.rule.startswith("/admin"):
             continue
         if "product_id" in rule.arguments:
             continue  # products are public catalogue items, not owned objects
@@ -201,6 +214,7 @@ def test_another_users_object_is_exactly_as_missing_as_a_missing_one(app, world,
         else:
             page = theirs.get_data(as_text=True)
             assert str(world.ids["session"]) not in page
+            assert str(world.ids["payment"]) not in page
         assert fingerprint() == before, f"{method} {rule.rule} by B changed something"
         checked += 1
     assert checked >= 8

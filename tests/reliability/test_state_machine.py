@@ -21,9 +21,9 @@ from tests.conftest import TEST_REDIS_URL, _truncate_all
 from tests.helpers import assert_ledger_invariant
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db as _db
-from vpsshop.models import ACTIVE_STATUSES, User, VpsProduct, VpsSession, Worker
+from vpsshop.models import ACTIVE_STATUSES, Payment, User, VpsProduct, VpsSession, Worker
 from vpsshop.models.types import utcnow
-from vpsshop.services import accounts, ledger, sweeper
+from vpsshop.services import accounts, ledger, payments, stripe_webhooks, sweeper
 from vpsshop.services.purchase import purchase
 from vpsshop.services.sessions import request_delete
 
@@ -63,7 +63,35 @@ def _check_invariants() -> None:
         )
     ).all()
     assert not ready_and_refunded, f"ready and refunded: {ready_and_refunded}"
+    credited_twice = _db.session.execute(
+        text(
+            "SELECT payment_id FROM coin_transactions WHERE kind = 'topup' "
+            "GROUP BY payment_id HAVING count(*) > 1"
+        )
+    ).all()
+    assert not credited_twice, f"payments credited twice: {credited_twice}"
+    # What a payment took back never exceeds what it credited; a user's hold is exactly
+    # the unrecovered coins of their payments.
+    over = _db.session.execute(
+        text(
+            "SELECT id FROM payments WHERE coins_reversed + coins_unrecovered "
+            "+ coins_written_off > coins"
+        )
+    ).all()
+    assert not over, f"payments reversed beyond their coins: {over}"
+    holds = _db.session.execute(
+        text(
+            "SELECT u.id FROM users u LEFT JOIN payments p ON p.user_id = u.id "
+            "GROUP BY u.id, u.coins_unrecovered "
+            "HAVING u.coins_unrecovered != COALESCE(SUM(p.coins_unrecovered), 0)"
+        )
+    ).all()
+    assert not holds, f"holds that differ from the payments: {holds}"
     _db.session.rollback()
+
+
+def _stripe_event(event_id: str, kind: str, obj: dict) -> dict:
+    return {"id": event_id, "type": kind, "data": {"object": obj}}
 
 
 def test_random_lifecycles_keep_the_invariants(app, make_sim_node, run_jobs):
@@ -104,12 +132,16 @@ def test_random_lifecycles_keep_the_invariants(app, make_sim_node, run_jobs):
             self.user_ids = [u.id for u in self.users]
             self.product_ids = [p.id for p in self.products]
             self.session_ids: list = []
+            self.payment_ids: list = []
+            self.events_sent = 0
 
         def teardown(self):
             run_jobs(timeout=1.5)
             _check_invariants()
             for status in _db.session.execute(select(VpsSession.status)).scalars():
                 event(f"a session ended the example {status}")
+            for status in _db.session.execute(select(Payment.status)).scalars():
+                event(f"a payment ended the example {status}")
             _db.session.rollback()
 
         @rule(user=st.integers(0, 1), amount=st.integers(1, 10))
@@ -174,6 +206,75 @@ def test_random_lifecycles_keep_the_invariants(app, make_sim_node, run_jobs):
             # that took Redis' memory with it; the sweep must pick up the pieces.
             redis.Redis.from_url(TEST_REDIS_URL).flushdb()
             sweeper.sweep()
+
+        # --- money in: top-ups, refunds, disputes, settling (services/stripe_webhooks.py)
+
+        def _deliver(self, kind: str, obj: dict, again: bool) -> None:
+            # ``again``: the same event id as the last one (a redelivery).
+            if not again:
+                self.events_sent += 1
+            event = _stripe_event(f"evt_sm_{self.events_sent}", kind, obj)
+            stripe_webhooks.process(event)
+
+        @rule(user=st.integers(0, 1), coins=st.integers(1, 12))
+        def start_payment(self, user, coins):
+            payment = Payment(
+                user_id=self.user_ids[user],
+                coins=coins,
+                amount_minor=coins * 100,
+                currency="eur",
+                provider_session_id=f"cs_sm_{len(self.payment_ids)}",
+            )
+            _db.session.add(payment)
+            _db.session.commit()
+            self.payment_ids.append(payment.id)
+
+        @precondition(lambda self: self.payment_ids)
+        @rule(pick=st.integers(0, 100), again=st.booleans(), asynchronous=st.booleans())
+        def top_up(self, pick, again, asynchronous):
+            payment = _db.session.get(Payment, self.payment_ids[pick % len(self.payment_ids)])
+            obj = {
+                "id": payment.provider_session_id,
+                "amount_total": payment.amount_minor,
+                "currency": "eur",
+                "payment_status": "paid",
+                "payment_intent": f"pi_sm_{payment.id.hex}",
+                "metadata": {"payment_id": str(payment.id)},
+            }
+            kind = (
+                "checkout.session.async_payment_succeeded"
+                if asynchronous
+                else ("checkout.session.completed")
+            )
+            self._deliver(kind, obj, again)
+
+        @precondition(lambda self: self.payment_ids)
+        @rule(pick=st.integers(0, 100), percent=st.integers(1, 100), again=st.booleans())
+        def refund(self, pick, percent, again):
+            payment = _db.session.get(Payment, self.payment_ids[pick % len(self.payment_ids)])
+            obj = {
+                "payment_intent": f"pi_sm_{payment.id.hex}",
+                "amount": payment.amount_minor,
+                "amount_refunded": payment.amount_minor * percent // 100,
+                "currency": "eur",
+            }
+            self._deliver("charge.refunded", obj, again)
+
+        @precondition(lambda self: self.payment_ids)
+        @rule(pick=st.integers(0, 100))
+        def dispute(self, pick):
+            payment = _db.session.get(Payment, self.payment_ids[pick % len(self.payment_ids)])
+            obj = {"payment_intent": f"pi_sm_{payment.id.hex}", "currency": "eur"}
+            self._deliver("charge.dispute.created", obj, False)
+
+        @precondition(lambda self: self.payment_ids)
+        @rule(pick=st.integers(0, 100), recover=st.booleans())
+        def settle(self, pick, recover):
+            payment_id = self.payment_ids[pick % len(self.payment_ids)]
+            try:
+                payments.settle(payment_id, None, recover=recover)
+            except ServiceError:  # nothing to settle
+                _db.session.rollback()
 
         @invariant()
         def money_and_capacity(self):

@@ -9,13 +9,24 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from vpsshop.extensions import db
-from vpsshop.models import AuditEntry, CoinTransaction, User, VpsProduct, VpsSession, Worker
+from vpsshop.models import (
+    AuditEntry,
+    CoinPack,
+    CoinTransaction,
+    Payment,
+    StripeEvent,
+    User,
+    VpsProduct,
+    VpsSession,
+    Worker,
+)
 from vpsshop.security import csp_nonce
 
 
 def init_admin(app: Flask) -> Admin:
     """Mount the admin views on ``app`` (one ``Admin`` per app, so tests can build many)."""
     from vpsshop.admin.audit import AuditView
+    from vpsshop.admin.billing import CoinPackView, PaymentView, StripeEventView
     from vpsshop.admin.dashboard import DashboardView
     from vpsshop.admin.jobs import JobsView
     from vpsshop.admin.ledger import CoinLedgerView
@@ -46,5 +57,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(CoinLedgerView(CoinTransaction, db, name="Coin ledger", endpoint="ledger"))
     admin.add_view(SessionView(VpsSession, db, name="Sessions", endpoint="sessions"))
     admin.add_view(JobsView(name="Jobs", endpoint="jobs"))
+    admin.add_view(CoinPackView(CoinPack, db, name="Coin packs", endpoint="coin_packs"))
+    admin.add_view(PaymentView(Payment, db, name="Payments", endpoint="payments"))
+    admin.add_view(StripeEventView(StripeEvent, db, name="Stripe events", endpoint="stripe_events"))
     admin.add_view(AuditView(AuditEntry, db, name="Audit", endpoint="audit"))
     return admin

@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from vpsshop.extensions import db
-from vpsshop.models import User, VpsProduct, Worker
-from vpsshop.services import accounts, ledger, products, workers
+from vpsshop.models import CoinPack, User, VpsProduct, Worker
+from vpsshop.services import accounts, coin_packs, ledger, products, workers
 
 ADMIN_EMAIL = "admin@example.com"
 USER_EMAIL = "demo@example.com"
@@ -22,6 +22,12 @@ DEMO_PRODUCTS = (
     ("Linux VPS (1 hour)", 10, 1, 60),
     ("Windows VPS (2 hours)", 25, 2, 120),
     ("Test VM (10 minutes)", 1, 3, 10),
+)
+# Bought through the local Stripe stand-in: name, coins, price in cents, currency.
+DEMO_COIN_PACKS = (
+    ("Starter", 50, 500, "eur"),
+    ("Regular", 120, 1000, "eur"),
+    ("Large", 300, 2000, "eur"),
 )
 CREDENTIALS_FILE = "demo-credentials.json"
 
@@ -106,6 +112,12 @@ def seed_demo(nodes: list[tuple[str, str]], instance_dir: Path) -> list[DemoAcco
                     action,
                     duration_minutes=duration,
                     worker_ids=[w.id for w in node_rows],
+                )
+        for name, coins, price, currency in DEMO_COIN_PACKS:
+            if db.session.execute(select(CoinPack.id).where(CoinPack.name == name)).first() is None:
+                coin_packs.create_pack(
+                    {"name": name, "coins": coins, "price_minor": price, "currency": currency},
+                    None,
                 )
         db.session.commit()
     except BaseException:

@@ -1,6 +1,7 @@
 """Database models, one module per domain."""
 
 from vpsshop.models.audit import AuditEntry
+from vpsshop.models.billing import CoinPack, Payment, PaymentStatus, StripeEvent
 from vpsshop.models.ledger import CoinTransaction, TransactionKind
 from vpsshop.models.product import VpsProduct, vps_product_workers
 from vpsshop.models.session import ACTIVE_STATUSES, FINAL_STATUSES, SessionStatus, VpsSession
@@ -11,9 +12,13 @@ __all__ = [
     "ACTIVE_STATUSES",
     "ApiToken",
     "AuditEntry",
+    "CoinPack",
     "CoinTransaction",
     "FINAL_STATUSES",
+    "Payment",
+    "PaymentStatus",
     "SessionStatus",
+    "StripeEvent",
     "TransactionKind",
     "User",
     "VpsProduct",

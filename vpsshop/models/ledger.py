@@ -19,6 +19,8 @@ class TransactionKind(enum.StrEnum):
     ADMIN_SET = "admin_set"
     PURCHASE = "purchase"
     REFUND = "refund"
+    TOPUP = "topup"
+    TOPUP_REVERSAL = "topup_reversal"
 
 
 class CoinTransaction(db.Model):
@@ -41,6 +43,14 @@ class CoinTransaction(db.Model):
             postgresql_where=text("kind = 'purchase'"),
             sqlite_where=text("kind = 'purchase'"),
         ),
+        # A payment is credited once, whatever the webhook delivers how often.
+        Index(
+            "uq_coin_transactions_topup_per_payment",
+            "payment_id",
+            unique=True,
+            postgresql_where=text("kind = 'topup'"),
+            sqlite_where=text("kind = 'topup'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
@@ -52,6 +62,9 @@ class CoinTransaction(db.Model):
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     session_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("vps_sessions.id", ondelete="SET NULL")
+    )
+    payment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("payments.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

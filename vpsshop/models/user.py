@@ -23,6 +23,9 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     # Only services/ledger.py writes this column.
     coins: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Coins a refund or dispute could not take back (the balance was spent); above 0 the
+    # account is on hold until an admin settles it (services/payments.py).
+    coins_unrecovered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Bumped on password change so that old login cookies stop working.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

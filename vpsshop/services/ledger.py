@@ -56,6 +56,7 @@ def _record(
     reason: str,
     actor_id: uuid.UUID | None = None,
     session_id: uuid.UUID | None = None,
+    payment_id: uuid.UUID | None = None,
 ) -> CoinTransaction:
     entry = CoinTransaction(
         user_id=user_id,
@@ -65,6 +66,7 @@ def _record(
         reason=reason,
         actor_id=actor_id,
         session_id=session_id,
+        payment_id=payment_id,
     )
     db.session.add(entry)
     db.session.flush()
@@ -182,6 +184,52 @@ def refund(session: VpsSession, reason: str) -> CoinTransaction | None:
             )
     except IntegrityError:
         return None
+
+
+def credit_topup(
+    user_id: uuid.UUID, amount: int, *, payment_id: uuid.UUID, reason: str
+) -> CoinTransaction | None:
+    """Credit a paid top-up, once per payment: ``None`` when it was credited already."""
+    amount = check_amount(amount, allow_zero=False)
+    try:
+        # The unique index on (payment_id) of topup rows is the guard, not a prior read:
+        # the savepoint undoes the credit too when a concurrent delivery got there first.
+        with db.session.begin_nested():
+            balance = _credit(user_id, amount)
+            return _record(
+                user_id, amount, balance, TransactionKind.TOPUP, reason[:500], payment_id=payment_id
+            )
+    except IntegrityError:
+        return None
+
+
+def take_back_topup(
+    user_id: uuid.UUID, wanted: int, *, payment_id: uuid.UUID, reason: str
+) -> tuple[int, CoinTransaction | None]:
+    """Take up to ``wanted`` coins of a top-up back, never below a zero balance.
+
+    Returns what was taken and its ledger row (None when nothing could be taken); the
+    caller records the rest as unrecovered. Runs under the user's row lock.
+    """
+    wanted = check_amount(wanted)
+    current = db.session.execute(
+        select(User.coins).where(User.id == user_id).with_for_update()
+    ).scalar_one_or_none()
+    if current is None:
+        raise NotFound("No such user.", code="user_not_found")
+    taken = min(current, wanted)
+    if taken == 0:
+        return 0, None
+    balance = _debit(user_id, taken)
+    entry = _record(
+        user_id,
+        -taken,
+        balance,
+        TransactionKind.TOPUP_REVERSAL,
+        reason[:500],
+        payment_id=payment_id,
+    )
+    return taken, entry
 
 
 def is_refunded(session_id: uuid.UUID) -> bool:

@@ -27,7 +27,7 @@ PRODUCT_FIELDS = (
 )
 
 
-def _whole_number(value: object, field: str, low: int, high: int) -> int:
+def whole_number(value: object, field: str, low: int, high: int) -> int:
     # bool is an int subclass in Python; JSON ``true`` must not pass as 1.
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{field} must be a whole number.", code=f"invalid_{field}")
@@ -47,7 +47,7 @@ def check_name(name: object) -> str:
 
 def check_price(price: object) -> int:
     """A price in coins: a whole number above zero."""
-    return _whole_number(price, "price_coins", 1, MAX_PRICE)
+    return whole_number(price, "price_coins", 1, MAX_PRICE)
 
 
 def check_provision_action(action: object) -> int:
@@ -64,7 +64,7 @@ def check_duration(duration: object) -> int | None:
     """Minutes the VM lives, or None for "until the user deletes it"."""
     if duration is None:
         return None
-    return _whole_number(duration, "duration_minutes", 1, MAX_DURATION_MINUTES)
+    return whole_number(duration, "duration_minutes", 1, MAX_DURATION_MINUTES)
 
 
 def check_is_active(value: object) -> bool:

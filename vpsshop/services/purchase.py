@@ -19,7 +19,7 @@ from vpsshop.errors import (
 from vpsshop.extensions import db
 from vpsshop.models import SessionStatus, User, VpsProduct, VpsSession
 from vpsshop.models.types import utcnow
-from vpsshop.services import ledger, workers
+from vpsshop.services import ledger, payments, workers
 from vpsshop.services.session_jobs import enqueue_session_job
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ def purchase(
 
     Commits. Raises ServiceError subclasses (nothing charged in every case):
     NotFound (unknown/inactive product, 404), ValidationError (bad id or key, 400),
-    InsufficientCoins (402), NoCapacity (409), IdempotencyMismatch (422, same key used
-    for another product), ServiceUnavailable (503, Redis down: refunded at once,
+    InsufficientCoins (402), AccountOnHold (403), NoCapacity (409), IdempotencyMismatch
+    (422, same key used for another product), ServiceUnavailable (503, Redis down: refunded at once,
     session failed, "you were not charged").
     The same ``idempotency_key`` again returns the same session and charges nothing.
     """
@@ -84,6 +84,7 @@ def purchase(
     key = _idempotency_key(idempotency_key)
     if key is not None and (found := _existing(user.id, key, product_uuid)) is not None:
         return found
+    payments.ensure_not_on_hold(user)  # 403 account_on_hold
 
     product = db.session.get(VpsProduct, product_uuid)
     if product is None or not product.is_active:

@@ -32,7 +32,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from vpsshop import redis_keys
-from vpsshop.models import CoinTransaction, User, VpsProduct, VpsSession, Worker
+from vpsshop.models import CoinTransaction, Payment, User, VpsProduct, VpsSession, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,9 @@ def _keys_of(obj: object, change: str) -> tuple[set[Key], bool]:
     elif isinstance(obj, Worker):
         if moved or _changed(obj, _WORKER_CAPACITY_FIELDS):
             keys.add(CATALOGUE)
+    elif isinstance(obj, Payment):
+        # The buyer's payment pages poll under the user's version.
+        keys.add(user_key(obj.user_id))
     elif isinstance(obj, VpsProduct):
         # Sessions show their product's name and kind; products change rarely.
         return {CATALOGUE}, True

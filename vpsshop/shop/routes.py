@@ -68,6 +68,7 @@ def _page_viewer() -> tuple[str, ...]:
         str(current_user.id),
         current_user.email,
         str(current_user.coins),
+        str(current_user.coins_unrecovered),  # the on-hold banner
         str(current_user.is_admin),
         str(cookie_session.get(LOGIN_ID_KEY, "")),
         hashlib.sha256(raw_csrf.encode()).hexdigest(),

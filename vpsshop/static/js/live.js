@@ -152,6 +152,33 @@
     window.setInterval(tickElapsed, 1000);
   }
 
+  function startLivePartial(root) {
+    // A polled card (a payment's status): swapped when its version changes, until final.
+    var url = root.getAttribute("data-url");
+    var targetId = root.getAttribute("data-target");
+    var polls = 0;
+
+    function poll() {
+      var card = document.getElementById(targetId);
+      if (!card || card.getAttribute("data-final") === "1" || polls >= MAX_POLLS) { return; }
+      polls += 1;
+      fetchDocument(url).then(function (doc) {
+        var incoming = doc && doc.getElementById(targetId);
+        var before = document.getElementById(targetId);
+        if (incoming && before &&
+            incoming.getAttribute("data-version") !== before.getAttribute("data-version")) {
+          var adopted = document.importNode(incoming, true);
+          before.replaceWith(adopted);
+          updateBalance(adopted);
+        }
+      }, function () { /* the next poll retries */ }).then(function () {
+        window.setTimeout(poll, POLL_MS);
+      });
+    }
+
+    window.setTimeout(poll, POLL_MS);
+  }
+
   function onCopyClick(event) {
     var button = event.target.closest("button.copy");
     if (!button) { return; }
@@ -188,5 +215,6 @@
     document.addEventListener("submit", onSubmitOnce);
     var root = document.querySelector("[data-live-session]");
     if (root) { startLive(root); }
+    Array.prototype.forEach.call(document.querySelectorAll("[data-live-partial]"), startLivePartial);
   });
 })();
