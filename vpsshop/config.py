@@ -132,6 +132,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # How often every worker moves due scheduled jobs (enqueue_in/at) into the queue.
         "SCHEDULER_TICK_SECONDS": _float_env("SCHEDULER_TICK_SECONDS", 1.0),
         "TRUST_PROXY_HOPS": _int_env("TRUST_PROXY_HOPS", 0),
+        # Bearer token for GET /metrics; unset, the page answers 404 (vpsshop/ops).
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

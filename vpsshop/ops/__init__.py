@@ -5,3 +5,4 @@ from flask import Blueprint
 bp = Blueprint("ops", __name__)
 
 from vpsshop.ops import routes  # noqa: E402,F401
+from vpsshop.ops import metrics_route  # noqa: E402,F401
