@@ -91,16 +91,19 @@ def test_scrape_after_a_purchase_and_a_failure(
 
     after = scrape(live_server.url)
     ok, poor = {"outcome": "ok"}, {"outcome": "insufficient_coins"}
-    assert sample(after, "vpsshop_purchases_total", **ok) == sample(
-        before, "vpsshop_purchases_total", **ok
-    ) + 1
-    assert sample(after, "vpsshop_purchases_total", **poor) == sample(
-        before, "vpsshop_purchases_total", **poor
-    ) + 1
+    assert (
+        sample(after, "vpsshop_purchases_total", **ok)
+        == sample(before, "vpsshop_purchases_total", **ok) + 1
+    )
+    assert (
+        sample(after, "vpsshop_purchases_total", **poor)
+        == sample(before, "vpsshop_purchases_total", **poor) + 1
+    )
     paid = {"outcome": "paid"}
-    assert sample(after, "vpsshop_payments_total", **paid) == sample(
-        before, "vpsshop_payments_total", **paid
-    ) + 1
+    assert (
+        sample(after, "vpsshop_payments_total", **paid)
+        == sample(before, "vpsshop_payments_total", **paid) + 1
+    )
     # The histogram is keyed by the URL rule, never the raw path with its id.
     route = {
         "route": "/api/v1/vps/sessions/<uuid:session_id>",
@@ -111,13 +114,16 @@ def test_scrape_after_a_purchase_and_a_failure(
     assert sample(after, "vpsshop_http_request_duration_seconds_bucket", le="0.005", **route) >= 0
     assert 'le="0.25"' in after
     assert session_id not in after
-    assert sample(
-        after,
-        "vpsshop_http_request_duration_seconds_count",
-        route="/api/v1/vps/purchase-and-create",
-        method="POST",
-        status="402",
-    ) >= 1
+    assert (
+        sample(
+            after,
+            "vpsshop_http_request_duration_seconds_count",
+            route="/api/v1/vps/purchase-and-create",
+            method="POST",
+            status="402",
+        )
+        >= 1
+    )
     # Scrape-time values: the session holds a slot on its node, named, never its URL.
     assert sample(after, "vpsshop_sessions", status="pending") == 1
     assert sample(after, "vpsshop_node_used_slots", node=node.name) == 1

@@ -93,7 +93,9 @@ class ShopCollector(Collector):
         if counts is None:
             return
         depth, failed = counts
-        yield GaugeMetricFamily("vpsshop_rq_queue_depth", "Jobs waiting in the RQ queue.", value=depth)
+        yield GaugeMetricFamily(
+            "vpsshop_rq_queue_depth", "Jobs waiting in the RQ queue.", value=depth
+        )
         yield GaugeMetricFamily(
             "vpsshop_rq_failed_jobs", "Jobs in RQ's failed-job registry.", value=failed
         )

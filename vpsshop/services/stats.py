@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import Date, case, cast, func, select
+from sqlalchemy import Date, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from vpsshop.extensions import db
@@ -120,7 +120,9 @@ def _coin_series(start: datetime) -> tuple[dict[tuple[date, str], int], set[str]
     day = _utc_day(CoinTransaction.created_at).label("day")
     incoming = CoinTransaction.delta > 0
     rows = db.session.execute(
-        select(day, CoinTransaction.kind, incoming.label("incoming"), func.sum(CoinTransaction.delta))
+        select(
+            day, CoinTransaction.kind, incoming.label("incoming"), func.sum(CoinTransaction.delta)
+        )
         .where(CoinTransaction.created_at >= start)
         .group_by(day, CoinTransaction.kind, incoming)
     ).all()
