@@ -29,11 +29,22 @@ INTEGER = {"type": "integer"}
 UUID_STRING = {"type": "string", "format": "uuid"}
 
 
+def _tidy_schema(schema: dict[str, Any], model: type) -> None:
+    # An optional field's None default is no value of its documented type.
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+    if getattr(model, "refused_by_service", False):
+        schema["additionalProperties"] = False
+
+
 class RequestModel(BaseModel):
     """A JSON object body; unknown fields are refused unless a model allows them."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_tidy_schema)
     error_codes: ClassVar[dict[str, FieldError]] = {}
+    # Unknown fields pass the model and the service refuses them, with its own message.
+    refused_by_service: ClassVar[bool] = False
 
 
 class ResponseModel(BaseModel):
@@ -192,10 +203,8 @@ class RegisterWorkerRequest(RequestModel):
 
 
 class UpdateWorkerRequest(RequestModel):
-    # The service refuses unknown fields itself, naming all of them.
-    model_config = ConfigDict(
-        extra="allow", strict=True, json_schema_extra={"additionalProperties": False}
-    )
+    model_config = ConfigDict(extra="allow", strict=True)
+    refused_by_service: ClassVar[bool] = True  # naming all of them
     name: Checked({"type": "string", "maxLength": 100}) = None
     base_url: Checked({"type": "string", "format": "uri"}) = None
     max_sessions: Checked({"type": "integer", "minimum": 1}) = None
@@ -263,10 +272,8 @@ class ProductFields(RequestModel):
 
 
 class UpdateProductRequest(ProductFields):
-    # The service refuses unknown fields itself.
-    model_config = ConfigDict(
-        extra="allow", strict=True, json_schema_extra={"additionalProperties": False}
-    )
+    model_config = ConfigDict(extra="allow", strict=True)
+    refused_by_service: ClassVar[bool] = True
 
 
 class AdminProduct(ResponseModel):
