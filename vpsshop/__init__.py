@@ -77,6 +77,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from vpsshop.admin import init_admin
     from vpsshop.api import bp as api_bp
+    from vpsshop.api.docs import docs_bp
     from vpsshop.auth import bp as auth_bp
     from vpsshop.billing import bp as billing_bp
     from vpsshop.ops import bp as ops_bp
@@ -85,6 +86,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(shop_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(docs_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(billing_bp)
     csrf.exempt(api_bp)  # the API authenticates with Bearer tokens, not cookies

@@ -145,6 +145,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         ),
         # An open payment not paid by then is marked expired by the sweep.
         "PAYMENT_EXPIRY_HOURS": _float_env("PAYMENT_EXPIRY_HOURS", 24.0),
+        # Bearer token for GET /metrics; unset, the page answers 404 (vpsshop/ops).
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

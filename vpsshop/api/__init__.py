@@ -8,6 +8,7 @@ from vpsshop.api import (  # noqa: E402,F401
     admin_routes,
     auth_routes,
     billing_routes,
+    docs,
     errors,
     vps_routes,
 )

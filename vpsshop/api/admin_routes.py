@@ -10,9 +10,26 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from vpsshop.api import bp
-from vpsshop.api.helpers import admin_required, json_body
+from vpsshop.api.helpers import admin_required
+from vpsshop.api.openapi import body, documented, responses, sent_fields
+from vpsshop.api.schemas import (
+    AdminProductBody,
+    AdminProductsBody,
+    CoinsBody,
+    CoinsRequest,
+    NodeLoginBody,
+    NodeLoginRequest,
+    ProductFields,
+    RegisterWorkerRequest,
+    UpdateProductRequest,
+    UpdateWorkerRequest,
+    UsersBody,
+    UsersQuery,
+    WorkerBody,
+    WorkersBody,
+)
 from vpsshop.api.serializers import iso
-from vpsshop.errors import NotFound, ServiceError, ValidationError
+from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import CoinTransaction, User, VpsProduct, Worker
 from vpsshop.services import audit, ledger, node_client
@@ -20,7 +37,7 @@ from vpsshop.services import products as product_service
 from vpsshop.services import workers as worker_service
 
 USER_LIST_LIMIT = 100
-REGISTER_FIELDS = frozenset({"name", "base_url", "max_sessions", "token"})
+ADMIN = ("admin",)
 
 
 class NodeFailed(ServiceError):
@@ -28,12 +45,6 @@ class NodeFailed(ServiceError):
 
     code = "node_error"
     status = 502
-
-
-def _reject_unknown(body: dict[str, Any], allowed: frozenset[str] | tuple[str, ...]) -> None:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise ValidationError(f"Unknown field: {unknown[0]}.", code="unknown_field")
 
 
 def _get(model: type, row_id: uuid.UUID, what: str) -> Any:
@@ -107,6 +118,7 @@ def admin_product_json(product: VpsProduct) -> dict[str, Any]:
 
 @bp.get("/admin/users")
 @admin_required
+@documented(query=UsersQuery, resp=responses({200: UsersBody}, errors=(403,)), tags=ADMIN)
 def admin_list_users():
     """Users whose email contains ``?email=`` (case-insensitive), at most 100."""
     query = select(User).order_by(User.email).limit(USER_LIST_LIMIT)
@@ -120,16 +132,13 @@ def admin_list_users():
 
 @bp.patch("/admin/users/<uuid:user_id>/coins")
 @admin_required
+@documented(json=CoinsRequest, resp=responses({200: CoinsBody}, errors=(402, 403)), tags=ADMIN)
 def admin_adjust_coins(user_id: uuid.UUID):
     """``{op: add|sub|set, amount, reason}`` through the ledger service."""
     user = _get(User, user_id, "user")
-    body = json_body()
-    _reject_unknown(body, ("op", "amount", "reason"))
-    op = body.get("op")
-    if not isinstance(op, str):
-        raise ValidationError("The operation must be add, sub or set.", code="invalid_op")
+    change = body(CoinsRequest)
     entry = ledger.adjust(
-        user.id, op, body.get("amount"), reason=body.get("reason"), actor_id=current_user.id
+        user.id, change.op, change.amount, reason=change.reason, actor_id=current_user.id
     )
     db.session.commit()
     db.session.refresh(user)
@@ -143,7 +152,9 @@ def admin_adjust_coins(user_id: uuid.UUID):
 
 @bp.get("/admin/workers")
 @admin_required
+@documented(resp=responses({200: WorkersBody}, errors=(403,)), tags=ADMIN)
 def admin_list_workers():
+    """Every node with its load and health (its token only as ``has_token``)."""
     workers = db.session.execute(select(Worker).order_by(Worker.name)).scalars().all()
     counts = worker_service.active_session_counts([worker.id for worker in workers])
     return jsonify(workers=[worker_json(w, counts.get(w.id, 0)) for w in workers])
@@ -151,14 +162,19 @@ def admin_list_workers():
 
 @bp.post("/admin/workers/register")
 @admin_required
+@documented(
+    json=RegisterWorkerRequest,
+    resp=responses({201: WorkerBody}, errors=(403, 409)),
+    tags=ADMIN,
+)
 def admin_register_worker():
-    body = json_body()
-    _reject_unknown(body, REGISTER_FIELDS)
+    """Register a node (``max_sessions`` defaults to 3)."""
+    fields = sent_fields(RegisterWorkerRequest)
     worker = worker_service.register_worker(
-        body.get("name"),
-        body.get("base_url"),
-        max_sessions=body.get("max_sessions", 3),
-        token=body.get("token"),
+        fields.get("name"),
+        fields.get("base_url"),
+        max_sessions=fields.get("max_sessions", 3),
+        token=fields.get("token"),
         actor_id=current_user.id,
     )
     db.session.commit()
@@ -167,9 +183,16 @@ def admin_register_worker():
 
 @bp.patch("/admin/workers/<uuid:worker_id>")
 @admin_required
+@documented(
+    json=UpdateWorkerRequest,
+    resp=responses({200: WorkerBody}, errors=(403, 409)),
+    tags=ADMIN,
+)
 def admin_update_worker(worker_id: uuid.UUID):
+    """Change any of a node's fields; ``token`` "" or null clears it."""
     worker = _get(Worker, worker_id, "worker")
-    worker_service.update_worker(worker, json_body(), actor_id=current_user.id)
+    changes = sent_fields(UpdateWorkerRequest)
+    worker_service.update_worker(worker, changes, actor_id=current_user.id)
     db.session.commit()
     return jsonify(worker=_one_worker_json(worker))
 
@@ -183,30 +206,31 @@ def _set_worker_status(worker_id: uuid.UUID, status: str):
 
 @bp.post("/admin/workers/<uuid:worker_id>/disable")
 @admin_required
+@documented(resp=responses({200: WorkerBody}, errors=(403,)), tags=ADMIN)
 def admin_disable_worker(worker_id: uuid.UUID):
     return _set_worker_status(worker_id, "disabled")
 
 
 @bp.post("/admin/workers/<uuid:worker_id>/enable")
 @admin_required
+@documented(resp=responses({200: WorkerBody}, errors=(403,)), tags=ADMIN)
 def admin_enable_worker(worker_id: uuid.UUID):
     return _set_worker_status(worker_id, "active")
 
 
 @bp.post("/admin/workers/<uuid:worker_id>/login")
 @admin_required
+@documented(
+    json=NodeLoginRequest,
+    resp=responses({200: NodeLoginBody}, errors=(403, 502)),
+    tags=ADMIN,
+)
 def admin_worker_login(worker_id: uuid.UUID):
     """Forward ``{email, password}`` to the node's /yud-ranyisi; neither is kept or logged."""
     worker = _get(Worker, worker_id, "worker")
-    body = json_body()
-    _reject_unknown(body, ("email", "password"))
-    email, password = body.get("email"), body.get("password")
-    if not isinstance(email, str) or "@" not in email or len(email) > 254:
-        raise ValidationError("email must be an email address.", code="invalid_email")
-    if not isinstance(password, str) or not password:
-        raise ValidationError("password is required.", code="invalid_password")
+    login = body(NodeLoginRequest)
     try:
-        reply = node_client.login(worker, email.strip(), password)
+        reply = node_client.login(worker, login.email, login.password)
     except node_client.NodeError as error:
         audit.record(current_user.id, "worker.cloud_login", "worker", worker.id, outcome=error.kind)
         db.session.commit()
@@ -225,23 +249,30 @@ def admin_worker_login(worker_id: uuid.UUID):
 
 @bp.get("/admin/products")
 @admin_required
+@documented(resp=responses({200: AdminProductsBody}, errors=(403,)), tags=ADMIN)
 def admin_list_products():
+    """Every product with its worker ids and whether it can be bought now."""
     products = db.session.execute(select(VpsProduct).order_by(VpsProduct.name)).scalars().all()
     return jsonify(products=[admin_product_json(product) for product in products])
 
 
 @bp.post("/admin/products")
 @admin_required
+@documented(
+    json=ProductFields,
+    resp=responses({201: AdminProductBody}, errors=(403, 409)),
+    tags=ADMIN,
+)
 def admin_create_product():
-    body = json_body()
-    _reject_unknown(body, product_service.PRODUCT_FIELDS)
+    """Create a product sold on the given workers."""
+    fields = sent_fields(ProductFields)
     product = product_service.create_product(
-        body.get("name"),
-        body.get("price_coins"),
-        body.get("provision_action"),
-        duration_minutes=body.get("duration_minutes"),
-        is_active=body.get("is_active", True),
-        worker_ids=_worker_ids(body.get("worker_ids", [])),
+        fields.get("name"),
+        fields.get("price_coins"),
+        fields.get("provision_action"),
+        duration_minutes=fields.get("duration_minutes"),
+        is_active=fields.get("is_active", True),
+        worker_ids=list(fields.get("worker_ids", [])),
         actor_id=current_user.id,
     )
     db.session.commit()
@@ -250,18 +281,15 @@ def admin_create_product():
 
 @bp.patch("/admin/products/<uuid:product_id>")
 @admin_required
+@documented(
+    json=UpdateProductRequest,
+    resp=responses({200: AdminProductBody}, errors=(403, 409)),
+    tags=ADMIN,
+)
 def admin_update_product(product_id: uuid.UUID):
+    """Change any of a product's fields."""
     product = _get(VpsProduct, product_id, "product")
-    body = json_body()
-    if "worker_ids" in body:
-        body["worker_ids"] = _worker_ids(body["worker_ids"])
-    product_service.update_product(product, body, actor_id=current_user.id)
+    changes = sent_fields(UpdateProductRequest)
+    product_service.update_product(product, changes, actor_id=current_user.id)
     db.session.commit()
     return jsonify(product=admin_product_json(product))
-
-
-def _worker_ids(raw: object) -> list[uuid.UUID | str]:
-    # Only strings are ids in JSON; a number or an object is refused, not coerced.
-    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-        raise ValidationError("worker_ids must be a list of worker ids.", code="invalid_worker_ids")
-    return list(raw)

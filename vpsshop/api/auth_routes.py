@@ -6,7 +6,9 @@ from flask import jsonify
 from flask_login import current_user
 
 from vpsshop.api import bp
-from vpsshop.api.helpers import json_body, token_required
+from vpsshop.api.helpers import token_required
+from vpsshop.api.openapi import PUBLIC, body, documented, responses
+from vpsshop.api.schemas import MeBody, TokenBody, TokenRequest
 from vpsshop.errors import Unauthorized
 from vpsshop.extensions import db
 from vpsshop.services import accounts
@@ -18,9 +20,11 @@ def user_json(user) -> dict:
 
 
 @bp.post("/auth/token")
+@documented(json=TokenRequest, resp=responses({201: TokenBody}), tags=("auth",), security=PUBLIC)
 def create_token():
-    body = json_body()
-    user = accounts.authenticate(body.get("email"), body.get("password"))
+    """Trade an email and password for an API token."""
+    credentials = body(TokenRequest)
+    user = accounts.authenticate(credentials.email, credentials.password)
     if user is None:
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
     token = issue_token(user)
@@ -30,5 +34,7 @@ def create_token():
 
 @bp.get("/me")
 @token_required
+@documented(resp=responses({200: MeBody}), tags=("auth",))
 def me():
+    """The account the token belongs to."""
     return jsonify(user_json(current_user))

@@ -17,7 +17,9 @@ from sqlalchemy.orm import joinedload
 
 from vpsshop.api import bp
 from vpsshop.api.errors import error_response
-from vpsshop.api.helpers import json_body, token_required
+from vpsshop.api.helpers import token_required
+from vpsshop.api.openapi import body, documented, responses
+from vpsshop.api.schemas import ProductsBody, PurchaseRequest, SessionBody, SessionsBody
 from vpsshop.api.serializers import product_json, session_json
 from vpsshop.conditional import etag_for, not_modified, revalidated
 from vpsshop.errors import ValidationError
@@ -61,7 +63,9 @@ def _api_viewer() -> tuple[str, ...]:
 
 @bp.get("/vps/products")
 @token_required
+@documented(resp=responses({200: ProductsBody, 304: None}), tags=("vps",))
 def list_products():
+    """The catalogue; ``available`` says whether a node has a free slot for it now."""
     # Polled: 304 while nothing the catalogue shows has changed.
     etag = etag_for("api-catalogue", _api_viewer(), [versions.CATALOGUE])
     if (unchanged := not_modified(etag)) is not None:
@@ -73,30 +77,34 @@ def list_products():
 
 @bp.post("/vps/purchase-and-create")
 @token_required
+@documented(
+    json=PurchaseRequest,
+    resp=responses({202: SessionBody}, errors=(402, 409, 422, 503)),
+    tags=("vps",),
+)
 def purchase_and_create():
-    body = json_body()
-    product_id = body.get("product_id")
-    if not isinstance(product_id, str) or not product_id.strip():
-        raise ValidationError("product_id must be a product's id.", code="invalid_product_id")
-    try:
-        product_uuid = uuid.UUID(product_id.strip())
-    except ValueError:
-        raise ValidationError(
-            "product_id must be a product's id.", code="invalid_product_id"
-        ) from None
-    session = purchase(current_user, product_uuid, _idempotency_key())
+    """Buy a session of a product; it starts in ``pending``.
+
+    The same ``Idempotency-Key`` header again answers the same session and charges
+    nothing.
+    """
+    order = body(PurchaseRequest)
+    session = purchase(current_user, order.product_id, _idempotency_key())
     return jsonify(session=session_json(session)), 202
 
 
 @bp.get("/vps/sessions")
 @token_required
+@documented(resp=responses({200: SessionsBody}), tags=("vps",))
 def list_sessions():
+    """The caller's own sessions."""
     sessions = session_service.list_sessions(current_user)
     return jsonify(sessions=[session_json(s) for s in sessions])
 
 
 @bp.get("/vps/sessions/<uuid:session_id>")
 @token_required
+@documented(resp=responses({200: SessionBody, 304: None}), tags=("vps",))
 def get_session(session_id: uuid.UUID):
     # Polled every few seconds: the versions are read before the database, then the
     # owner check decides, as for every request; unchanged answers are an empty 304.
@@ -109,14 +117,18 @@ def get_session(session_id: uuid.UUID):
 
 @bp.delete("/vps/sessions/<uuid:session_id>")
 @token_required
+@documented(resp=responses({202: SessionBody}), tags=("vps",))
 def delete_session(session_id: uuid.UUID):
+    """Stop and delete a session (``stopping``, then ``deleted``)."""
     session = session_service.request_delete(current_user, session_id)
     return jsonify(session=session_json(session)), 202
 
 
 @bp.get("/vps/sessions/<uuid:session_id>/log")
 @token_required
+@documented(resp=responses({200: None}, errors=(503,)), tags=("vps",))
 def session_log(session_id: uuid.UUID):
+    """The node's log as text/plain, the password masked; ``X-Log-State`` says how fresh."""
     view = log_proxy.read_log(_owned(session_id))
     if view.state == "unavailable":
         return error_response("log_unavailable", view.notice, 503)
@@ -197,7 +209,9 @@ def _stream_slots() -> threading.Semaphore:
 
 @bp.get("/vps/sessions/<uuid:session_id>/events")
 @token_required
+@documented(resp=responses({200: None}, errors=(503,)), tags=("vps",))
 def session_events(session_id: uuid.UUID):
+    """Server-Sent Events: the session now, then each change, until a final state."""
     session = _owned(session_id)
     # The owner check above allows admins; the stream then follows that session's owner.
     ids = (session.id, session.user_id)

@@ -1,7 +1,7 @@
-"""Operational endpoints for the platform (health checks)."""
+"""Operational endpoints for the platform (health checks, Prometheus metrics)."""
 
 from flask import Blueprint
 
 bp = Blueprint("ops", __name__)
 
-from vpsshop.ops import routes  # noqa: E402,F401
+from vpsshop.ops import metrics_route, routes  # noqa: E402,F401

@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from vpsshop import metrics
 from vpsshop.errors import (
     NoCapacity,
     NotFound,
@@ -68,6 +69,7 @@ def _existing(user_id: uuid.UUID, key: str, product_id: uuid.UUID) -> VpsSession
     return session
 
 
+@metrics.counts_outcome(metrics.record_purchase)
 def purchase(
     user: User, product_id: uuid.UUID | str, idempotency_key: str | None = None
 ) -> VpsSession:
