@@ -10,7 +10,7 @@ from rq.registry import ScheduledJobRegistry
 
 from tests.helpers import assert_ledger_invariant, fresh, status_is
 from vpsshop.queue import get_queue, get_redis
-from vpsshop.services import provisioning, session_jobs
+from vpsshop.services import node_watch, provisioning, session_jobs
 from vpsshop.services.purchase import purchase
 from vpsshop.simulator.node import SimulatedNode
 
@@ -87,13 +87,16 @@ def test_every_session_of_a_node_joins_one_tick_and_becomes_ready(
     run_jobs, node, make_user, make_worker, make_product
 ):
     worker, ids = _provisioning_sessions(make_user, make_worker, make_product, node)
-    for sid in ids:
-        provisioning.watch(sid)  # the first look: not booted yet, so it joins the tick
+    # Every create joined one tick, due at once and at the front of the queue.
     leases = _leases(ids)
     assert len(leases) == 1
     (tick,) = leases
     assert tick.startswith(f"watchnode-{worker.id}-")
-    assert tick in ScheduledJobRegistry(queue=get_queue()).get_job_ids()
+    assert get_queue().job_ids[0] == tick
+    for sid in ids:
+        provisioning.watch(sid)  # a look outside the tick: not booted yet, joins it again
+    assert _leases(ids) == {tick}
+    assert tick not in ScheduledJobRegistry(queue=get_queue()).get_job_ids()
     assert run_jobs(until=lambda: all(status_is(sid, "ready")() for sid in ids), timeout=30)
     assert all(fresh(sid).rdp_password_encrypted for sid in ids)
     # Each tick read all six logs, never more than WATCH_NODE_CONCURRENCY at once.
@@ -130,10 +133,7 @@ def test_a_failed_read_counts_once_per_tick_and_the_watch_goes_on(
     for sid in ids:
         provisioning.watch(sid)
     node.set_fault("log", "500")
-    tick_job = get_queue().enqueue(
-        "jobs.provisioning.watch_node", str(worker.id), job_id=_leases(ids).pop()
-    )
-    assert run_jobs(until=lambda: tick_job.get_status(refresh=True) == "finished", timeout=15)
+    assert node_watch.watch_node(worker.id) == 3  # one tick, three failed reads
     assert fresh(ids[0]).worker.consecutive_failures == 1
     node.clear_faults()
     assert run_jobs(until=lambda: all(status_is(sid, "ready")() for sid in ids), timeout=30)

@@ -170,8 +170,9 @@ def _created(session_id: uuid.UUID, worker: Worker, route: str) -> None:
         session.status = SessionStatus.PROVISIONING
         db.session.commit()
         log.info("created session_id=%s worker_id=%s route=%s", session_id, worker.id, route)
-        # First look at once: a fast node may already show the details (and the user the log).
-        _schedule("watch", session_id)
+        # First look at once, with the node's other new sessions (a fast node may already
+        # show the details): one tick job for them all, not a job per session.
+        join_node_watch(session_id, worker.id, time.monotonic(), current_job_id(), at_once=True)
         return
     # Deleted or failed while the node was creating: the new VM must not be left running.
     db.session.commit()

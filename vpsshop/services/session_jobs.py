@@ -107,7 +107,12 @@ def _node_tick_key(worker_id: uuid.UUID) -> str:
 
 
 def join_node_watch(
-    session_id: uuid.UUID, worker_id: uuid.UUID, read_started: float, job_id: str | None
+    session_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    read_started: float,
+    job_id: str | None,
+    *,
+    at_once: bool = False,
 ) -> str | None:
     """Look at the session's log again at its node's next watch tick, scheduling that tick
     when none is coming; the tick's job id, or None when another job owns the session now.
@@ -116,13 +121,17 @@ def join_node_watch(
     a new tick is due one WATCH_INTERVAL_SECONDS after it, less one scheduler tick, since
     RQ moves a due job at the next scheduler tick (whole seconds), so reads of a session
     stay at most one interval apart. ``job_id`` is the job that holds the lease now.
+    ``at_once`` (a session just created) makes a new tick due now.
+
+    A tick that waited for its time, and a new session's first, go to the front of the
+    queue: a burst of purchases' create jobs must not hold back the reads of the servers
+    already booting. One due again at once (its node took longer than an interval to
+    answer) goes to the back, so a slow node's ticks never starve the other jobs.
     """
     config = current_app.config
     elapsed = time.monotonic() - read_started
-    delay = max(
-        0.0,
-        config["WATCH_INTERVAL_SECONDS"] - config["SCHEDULER_TICK_SECONDS"] - elapsed,
-    )
+    interval = 0.0 if at_once else config["WATCH_INTERVAL_SECONDS"]
+    delay = max(0.0, interval - config["SCHEDULER_TICK_SECONDS"] - elapsed)
     new_id = f"watchnode-{worker_id}-{uuid.uuid4().hex[:8]}"
     created, tick = get_redis().eval(
         _JOIN_NODE_WATCH,
@@ -136,12 +145,21 @@ def join_node_watch(
     if created < 0:
         return None
     tick = tick.decode() if isinstance(tick, bytes) else tick
-    if created:
+    if created and delay > 0:
         get_queue().enqueue_in(
             timedelta(seconds=delay),
             NODE_WATCH_FUNCTION,
             str(worker_id),
             job_id=tick,
+            at_front=True,
+            **DEFAULT_JOB_OPTIONS,
+        )
+    elif created:
+        get_queue().enqueue(
+            NODE_WATCH_FUNCTION,
+            str(worker_id),
+            job_id=tick,
+            at_front=at_once,
             **DEFAULT_JOB_OPTIONS,
         )
     return tick
