@@ -145,21 +145,19 @@ def join_node_watch(
     if created < 0:
         return None
     tick = tick.decode() if isinstance(tick, bytes) else tick
-    if created and delay > 0:
+    if created and at_once:
+        get_queue().enqueue(
+            NODE_WATCH_FUNCTION, str(worker_id), job_id=tick, at_front=True, **DEFAULT_JOB_OPTIONS
+        )
+    elif created:
+        # Through the scheduler even when due now, as every other look again: a worker
+        # draining the queue (burst) is not kept busy by a node that never boots.
         get_queue().enqueue_in(
             timedelta(seconds=delay),
             NODE_WATCH_FUNCTION,
             str(worker_id),
             job_id=tick,
-            at_front=True,
-            **DEFAULT_JOB_OPTIONS,
-        )
-    elif created:
-        get_queue().enqueue(
-            NODE_WATCH_FUNCTION,
-            str(worker_id),
-            job_id=tick,
-            at_front=at_once,
+            at_front=delay > 0,
             **DEFAULT_JOB_OPTIONS,
         )
     return tick
