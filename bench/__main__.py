@@ -8,23 +8,65 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import requests
 
-from bench import jobs, log_proxy, poll, purchase, report, scaling, seed
+from bench import (
+    bigdata,
+    boot,
+    flash,
+    jobs,
+    log_proxy,
+    memory,
+    poll,
+    purchase,
+    report,
+    scaling,
+    seed,
+)
 from bench.client import bearer, browser_headers, buy, wait_sessions
 from bench.figures import Figure
 from bench.load import ensure_wrk, wrk_version
 from bench.stack import LARGE_DATABASE, Process, Stack, procfile
 
 NODES = 4
-SMALL = {"workers": 10, "sessions": 100}
-LARGE = {"workers": 100, "sessions": 10_000, "ledger": 100_000}
 WORKER_CLASSES = ("fork", "simple")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything one run loads: the full run, or ``--quick``."""
+
+    small_workers: int = 10
+    large_workers: int = 100
+    # The small side is the "10,000 rows" of each list; the large side the big tables.
+    small: bigdata.Size = bigdata.Size(300, 10_000, 10_000, 10_000)
+    large: bigdata.Size = bigdata.Size(100_000, 1_000_000, 10_000_000, 1_000_000)
+    pairs: int = 3
+    page_seconds: int = 3
+    boot_sessions: int = 1000
+    boot_seconds: float = 60.0
+    web_requests: int = 100_000
+    worker_jobs: int = 10_000
+    # The polled paths, the log proxy, the purchase path and the job throughput.
+    everything: bool = True
+
+
+FULL = Plan()
+QUICK = Plan(
+    large=bigdata.Size(20_000, 100_000, 1_000_000, 100_000),
+    pairs=1,
+    page_seconds=2,
+    boot_sessions=200,
+    boot_seconds=20.0,
+    web_requests=10_000,
+    worker_jobs=1_000,
+    everything=False,
+)
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -123,11 +165,13 @@ def polled_paths(
     return figures
 
 
-def grow_large_copy(stack: Stack, seeded: seed.Seeded) -> dict[str, int]:
+def grow_large_copy(stack: Stack, seeded: seed.Seeded, plan: Plan) -> dict[str, int]:
     """The small data copied to the large-data database and grown there; its row counts."""
     stack.copy_to_large()
-    seed.grow_workers(stack.large_dsn, replace(seeded, worker_ids=[]), LARGE["workers"])
-    return seed.grow_history(stack.large_dsn, seeded, LARGE["sessions"], LARGE["ledger"])
+    seed.grow_workers(stack.large_dsn, replace(seeded, worker_ids=[]), plan.large_workers)
+    seconds = bigdata.grow(stack.large_dsn, seeded, plan.large, log=log)
+    log(f"   large data loaded in {seconds:.0f} s")
+    return seed.counts(stack.large_dsn)
 
 
 def scaling_side_by_side(
@@ -164,20 +208,36 @@ def scaling_side_by_side(
         stack.stop(large_web)
 
 
-def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[Figure], list[str]]:
+def run(
+    stack: Stack, wrk: str | None, plan: Plan, only_polled: bool = False
+) -> tuple[list[Figure], list[str]]:
     """Every measurement in order (or only 1 and 2); the figures and the setup lines for
     the report."""
     figures: list[Figure] = []
+    scaling.PAIRS, scaling.PAGE_SECONDS = plan.pairs, plan.page_seconds
+    boot.BOOT_SECONDS = plan.boot_seconds
     log("fresh database vpsshop_bench, Redis db 12, release phase (db upgrade)")
     stack.reset_data()
     nodes = [stack.start_node(i) for i in range(NODES)]
     node_urls = [n.url for n in nodes]
-    log(f"{NODES} simulated nodes up; seeding")
-    seeded = seed.seed_base(stack.env, node_urls, SMALL["workers"])
-    small_counts = seed.grow_history(stack.dsn, seeded, SMALL["sessions"], 0)
+    boot_nodes = [
+        stack.start_node(100 + i, boot_seconds=plan.boot_seconds) for i in range(boot.NODES)
+    ]
+    boot_urls = [n.url for n in boot_nodes]
+    log(f"{NODES} simulated nodes and {boot.NODES} booting ones up; seeding")
+    seeded = seed.seed_base(
+        stack.env,
+        node_urls,
+        plan.small_workers,
+        flash=(flash.BUYERS, flash.NODES, flash.SLOTS),
+        boot_node_urls=tuple(boot_urls),
+        boot_slots=-(-plan.boot_sessions // boot.NODES) + 10,
+    )
+    bigdata.grow(stack.dsn, seeded, plan.small, log=log)
+    small_counts = seed.counts(stack.dsn)
     if not only_polled:
         log("large data: a copy of the database, grown in bulk SQL")
-        large_counts = grow_large_copy(stack, seeded)
+        large_counts = grow_large_copy(stack, seeded, plan)
     web = stack.start_web()
     hello = stack.start_hello()
     default_class = procfile_worker_class()
@@ -194,55 +254,81 @@ def run(stack: Stack, wrk: str | None, only_polled: bool = False) -> tuple[list[
     log("5. scaling, small and large data side by side")
     figures += scaling_side_by_side(stack, web, seeded, small_counts, large_counts, wrk)
 
-    log("1. poll path and 2. catalogue against the bare app")
-    figures += polled_paths(wrk, web.url, hello.url, token, buyer, session_id)
+    if plan.everything:
+        log("1. poll path and 2. catalogue against the bare app")
+        figures += polled_paths(wrk, web.url, hello.url, token, buyer, session_id)
 
-    log("4. log proxy")
-    figures += log_proxy.measure(wrk, web.url, node_urls, token, session_id, route)
+        log("4. log proxy")
+        figures += log_proxy.measure(wrk, web.url, node_urls, token, session_id, route)
 
-    log("3. purchase path, fork and simple workers")
-    for worker_class in WORKER_CLASSES:
+        log("3. purchase path, fork and simple workers")
+        for worker_class in WORKER_CLASSES:
+            stack.stop(worker)
+            worker = stack.start_worker(worker_class)
+            time.sleep(1.0)  # the worker's start-up (scheduler, sweep) settles
+            idle, busy = purchase.measure_worker_class(
+                web.url, stack.dsn, node_urls, seeded.buyer_tokens, seeded.bench_product_id
+            )
+            figures += purchase.figures(worker_class, idle, busy, default_class)
+            log(f"   {worker_class}: done")
+
+        log("6. job throughput, fork and simple")
         stack.stop(worker)
-        worker = stack.start_worker(worker_class)
-        time.sleep(1.0)  # the worker's start-up (scheduler, sweep) settles
-        idle, busy = purchase.measure_worker_class(
-            web.url, stack.dsn, node_urls, seeded.buyer_tokens, seeded.bench_product_id
-        )
-        figures += purchase.figures(worker_class, idle, busy, default_class)
-        log(f"   {worker_class}: done")
+        pending: list[str] = []
+        for worker_class in WORKER_CLASSES:
+            figure, ids = jobs.measure(
+                stack,
+                worker_class,
+                web.url,
+                node_urls,
+                seeded.buyer_tokens,
+                seeded.bench_product_id,
+            )
+            figures.append(figure)
+            pending += ids
+        worker = stack.start_worker(default_class)
+        wait_sessions(stack.dsn, pending, ("ready", "failed"), 90)
 
-    log("6. job throughput, fork and simple")
-    stack.stop(worker)
-    pending: list[str] = []
-    for worker_class in WORKER_CLASSES:
-        figure, ids = jobs.measure(
-            stack,
-            worker_class,
-            web.url,
-            node_urls,
-            seeded.buyer_tokens,
-            seeded.bench_product_id,
-        )
-        figures.append(figure)
-        pending += ids
-    worker = stack.start_worker(default_class)
-    wait_sessions(stack.dsn, pending, ("ready", "failed"), 90)
+    log("7. flash sale")
+    figures += flash.measure(web.url, stack.dsn, seeded.flash_tokens, seeded.flash_product_id)
+
+    log(f"8. {plan.boot_sessions} VMs booting at once ({plan.boot_seconds:.0f} s boot)")
+    boot_figures, ready_ids = boot.measure(
+        web.url,
+        stack.dsn,
+        stack.redis_url,
+        boot_urls,
+        seeded.buyer_tokens,
+        seeded.boot_product_id,
+        plan.boot_sessions,
+    )
+    figures += boot_figures
+
+    log(f"9. memory: web after {plan.web_requests:,} requests")
+    poll_url = f"{web.url}/api/v1/vps/sessions/{session_id}"
+    figures.append(memory.web(wrk, web, poll_url, bearer(token), plan.web_requests))
+    log(f"   worker after {plan.worker_jobs:,} jobs")
+    figures.append(
+        memory.worker(worker, stack.redis_url, ready_ids or [session_id], plan.worker_jobs)
+    )
 
     setup = [
         f"Stack: Procfile `web` (gunicorn.conf.py defaults: WEB_CONCURRENCY 2, WEB_THREADS 16) "
         f"and the bare app `{hello.command}`; Procfile `worker` with `--worker-class`; "
-        f"{NODES} simulated nodes (`--boot-seconds 0`); PostgreSQL database vpsshop_bench; "
+        f"{NODES} simulated nodes (`--boot-seconds 0`) and {boot.NODES} for the boot test "
+        f"(`--boot-seconds {plan.boot_seconds:.0f}`); PostgreSQL database vpsshop_bench; "
         "Redis db 12. All on 127.0.0.1.",
-        f"Data: {len(seeded.buyer_tokens)} buyers with API tokens; small = "
-        f"{small_counts['workers']} workers / {small_counts['vps_sessions']} sessions, "
-        f"large = {large_counts['workers']} workers / {large_counts['vps_sessions']:,} sessions "
-        f"/ {large_counts['coin_transactions']:,} ledger rows (worker rows share the "
-        f"{NODES} nodes; all sell every product).",
+        f"Data: {len(seeded.buyer_tokens)} buyers with API tokens, {flash.BUYERS} flash-sale "
+        f"buyers; small = {plan.small_workers} workers / {plan.small.text()}, large = "
+        f"{plan.large_workers} workers / {plan.large.text()} (bulk rows spread over "
+        f"{bigdata.DAYS} days; worker rows share the {NODES} nodes).",
         f"Scaling: the large data is a copy of the small (database {LARGE_DATABASE}, Redis "
-        "db 11) grown in bulk SQL and followed by VACUUM ANALYZE, served by its own web and "
-        "worker processes started beside the small data's; the admin lists are loaded in "
-        f"{scaling.PAIRS} back-to-back pairs (small, then large), and so are bursts of "
-        f"{scaling.PURCHASES} purchases; each is reported by the pair of median ratio.",
+        "db 11) grown in bulk SQL (secondary indexes dropped, rows loaded by generate_series, "
+        "indexes rebuilt) and followed by VACUUM ANALYZE, served by its own web and "
+        "worker processes started beside the small data's; each page is loaded in "
+        f"{scaling.PAIRS} back-to-back pairs (small, then large) of {scaling.PAGE_SECONDS} s, "
+        f"and so are bursts of {scaling.PURCHASES} purchases; each is reported by the pair "
+        "of median ratio.",
         "RATELIMIT_PURCHASES_PER_USER is raised for the run (16 buyers make hundreds of "
         "purchases a minute); the limiter still runs on every purchase.",
         f"Worker class in the Procfile during the other measurements: `{default_class}`.",
@@ -254,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; 0 when RESULTS.md was written."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--workdir", type=Path, help="logs of the started processes")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller loads (under 3 minutes): the scale figures only, printed, no report",
+    )
     parser.add_argument(
         "--only-polled",
         action="store_true",
@@ -267,8 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(workdir)
     log(f"process logs in {workdir}")
     try:
-        figures, setup = run(stack, wrk, args.only_polled)
-        if args.only_polled:
+        figures, setup = run(stack, wrk, QUICK if args.quick else FULL, args.only_polled)
+        if args.only_polled or args.quick:
             _print(figures)
             return 0
         env = {

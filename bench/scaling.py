@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+import psycopg
+
+from bench.bigdata import history_user
 from bench.client import buy_concurrently, wait_sessions
 from bench.figures import Figure, load_text, ratios_text, spread, spread_text
 from bench.load import LoadResult, run_load
 from bench.poll import check, median_pair
 
 PAGE_CONNECTIONS = 4
-PAGE_SECONDS = 4
+PAGE_SECONDS = 3
 PAGES = (
     ("admin_sessions", "admin sessions list (/admin/sessions/)", "/admin/sessions/"),
+    (
+        "admin_sessions_filtered",
+        "admin sessions list, status failed",
+        "/admin/sessions/?flt0_status_equals=failed",
+    ),
+    ("admin_ledger", "admin ledger list (/admin/ledger/)", "/admin/ledger/"),
+    (
+        "admin_ledger_filtered",
+        "admin ledger list, kind refund",
+        "/admin/ledger/?flt0_kind_equals=refund",
+    ),
+    ("admin_users", "admin users list (/admin/users/)", "/admin/users/"),
+    ("admin_users_filtered", "admin users list, admins only", "/admin/users/?flt0_admin_equals=1"),
+    ("admin_audit", "admin audit list (/admin/audit/)", "/admin/audit/"),
+    (
+        "admin_audit_filtered",
+        "admin audit list, target worker",
+        "/admin/audit/?flt0_target_equals=worker",
+    ),
     ("admin_workers", "admin workers list (/admin/workers/)", "/admin/workers/"),
+    ("admin_dashboard", "admin dashboard (/admin/)", "/admin/"),
 )
 # Each page (and each burst of purchases) is measured on the small and then the large data
 # this many times in turn; the figure is the pair of median ratio, so one noisy burst does
 # not decide it.
 PAIRS = 3
 PURCHASES = 100
+# A user's own transactions, newest first by id, 50 a page: the first page and the next
+# (``before`` the last id shown), as GET /api/v1/me/transactions?limit=&before= reads them.
+KEYSET_PAGE = (
+    "SELECT id, delta, balance_after, kind, reason, session_id, created_at "
+    "FROM coin_transactions WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT 50"
+)
+KEYSET_RUNS = 300
 TARGET = 1.5
 
 
@@ -37,8 +68,8 @@ class Site:
     def size(self) -> str:
         c = self.counts
         return (
-            f"{c['workers']} workers / {c['vps_sessions']:,} sessions / "
-            f"{c['coin_transactions']:,} ledger rows"
+            f"{c['workers']} workers / {c['users']:,} users / {c['vps_sessions']:,} sessions / "
+            f"{c['coin_transactions']:,} ledger rows / {c['audit_entries']:,} audit entries"
         )
 
 
@@ -123,11 +154,58 @@ def purchase_figure(small: Site, large: Site, tokens: list[str], product_id: str
     )
 
 
+def keyset_ms(dsn: str, user_id: str, before: int) -> dict[str, float]:
+    """In-process time of one page of a user's own transactions, ``KEYSET_RUNS`` times."""
+    times = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(KEYSET_RUNS):
+            started = time.perf_counter()
+            conn.execute(KEYSET_PAGE, (user_id, before)).fetchall()
+            times.append((time.perf_counter() - started) * 1000)
+    return spread(times)
+
+
+def keyset_figures(small: Site, large: Site) -> list[Figure]:
+    """A user's own transactions, first and second page, small beside large."""
+    figures = []
+    email, *small_user = history_user(small.dsn)
+    users = {"small": small_user, "large": history_user(large.dsn, email)[1:]}
+    for key, what, page in (("first", "first page", 0), ("next", "next page (before=)", 1)):
+        pairs = []
+        for _ in range(PAIRS):
+            pair = []
+            for site in (small, large):
+                user_id, second = users[site.label]
+                pair.append(keyset_ms(site.dsn, user_id, second if page else 2**62))
+            pairs.append(tuple(pair))
+        a, b, ratios = median_pair(pairs, p50_ms_ratio)
+        ratio = p50_ms_ratio(a, b)
+        figures.append(
+            Figure(
+                key=f"scaling.own_transactions_{key}",
+                section="5. Scaling",
+                what=f"a user's own transactions, {what}, 50 rows by id (the keyset query of "
+                f"GET /api/v1/me/transactions, in-process): {large.size}",
+                value=spread_text(b),
+                reference=f"{small.size}: {spread_text(a)}; {ratios_text(ratios)}",
+                ratio=ratio,
+                target=f"p50 within {TARGET}x (median of {PAIRS} pairs)",
+                met=ratio <= TARGET,
+                number=ratio,
+                unit="x small (p50)",
+                lower_is_better=True,
+            )
+        )
+    return figures
+
+
 def measure(
     wrk: str | None, small: Site, large: Site, tokens: list[str], product_id: str
 ) -> list[Figure]:
-    """The admin lists, then the purchases, each in pairs of small and large data."""
+    """The admin lists, a user's transactions, then the purchases, each in pairs of small
+    and large data."""
     return [
         *page_figures(wrk, small, large),
+        *keyset_figures(small, large),
         purchase_figure(small, large, tokens, product_id),
     ]

@@ -37,6 +37,9 @@ class Seeded:
     history_user_id: str
     node_urls: list[str]
     worker_ids: list[str] = field(default_factory=list)
+    flash_tokens: list[str] = field(default_factory=list)
+    flash_product_id: str = ""
+    boot_product_id: str = ""
 
 
 def _app(stack_env: dict[str, str]):
@@ -52,10 +55,27 @@ def _app(stack_env: dict[str, str]):
     )
 
 
-def seed_base(stack_env: dict[str, str], node_urls: list[str], workers: int) -> Seeded:
+def _special_product(name: str, rows: list) -> object:
+    from vpsshop.services import products
+
+    return products.create_product(name, 1, 3, duration_minutes=60, worker_ids=[w.id for w in rows])
+
+
+def seed_base(
+    stack_env: dict[str, str],
+    node_urls: list[str],
+    workers: int,
+    *,
+    flash: tuple[int, int, int] = (0, 0, 0),
+    boot_node_urls: tuple[str, ...] = (),
+    boot_slots: int = 0,
+) -> Seeded:
     """Admin, buyers with coins and API tokens, ``workers`` worker rows spread over the
     simulated nodes (several rows may share a node), the catalogue. Through the services,
-    so every invariant (ledger, encryption, audit) holds as in production."""
+    so every invariant (ledger, encryption, audit) holds as in production.
+
+    ``flash`` is (buyers, worker rows, slots each) of the flash sale's own product; the
+    boot test's product sells only on ``boot_node_urls`` (``boot_slots`` each)."""
     from vpsshop.extensions import db
     from vpsshop.services import accounts, ledger, products, tokens
     from vpsshop.services import workers as worker_service
@@ -86,6 +106,25 @@ def seed_base(stack_env: dict[str, str], node_urls: list[str], workers: int) -> 
             )
             for name, price, action, minutes in PRODUCTS
         ]
+        flash_buyers, flash_rows, flash_slots = flash
+        flash_tokens = []
+        for index in range(flash_buyers):
+            user = accounts.create_user(f"flash-{index:02d}@bench.example.com", buyer_password)
+            ledger.add(user.id, 10, reason="bench")
+            flash_tokens.append(tokens.issue_token(user))
+        flash_nodes = [
+            worker_service.register_worker(
+                f"flash-{index:02d}", node_urls[index % len(node_urls)], max_sessions=flash_slots
+            )
+            for index in range(flash_rows)
+        ]
+        boot_nodes = [
+            worker_service.register_worker(f"boot-{index:02d}", url, max_sessions=boot_slots)
+            for index, url in enumerate(boot_node_urls)
+        ]
+        db.session.flush()
+        flash_product = _special_product("Flash sale VM", flash_nodes) if flash_nodes else None
+        boot_product = _special_product("Boot test VM", boot_nodes) if boot_nodes else None
         db.session.commit()
         seeded = Seeded(
             admin_email=ADMIN_EMAIL,
@@ -98,6 +137,9 @@ def seed_base(stack_env: dict[str, str], node_urls: list[str], workers: int) -> 
             history_user_id=str(history.id),
             node_urls=node_urls,
             worker_ids=[str(w.id) for w in rows],
+            flash_tokens=flash_tokens,
+            flash_product_id=str(flash_product.id) if flash_product else "",
+            boot_product_id=str(boot_product.id) if boot_product else "",
         )
         db.session.remove()
         db.engine.dispose()
@@ -186,5 +228,5 @@ def counts(dsn: str) -> dict[str, int]:
     with psycopg.connect(dsn) as conn:
         return {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("workers", "vps_sessions", "coin_transactions")
+            for table in ("workers", "users", "vps_sessions", "coin_transactions", "audit_entries")
         }

@@ -226,12 +226,13 @@ class Stack:
         self.wait_http(process, "/")
         return process
 
-    def start_node(self, index: int) -> Process:
-        """A simulated worker node answering at once (boot time 0, room for everything)."""
+    def start_node(self, index: int, boot_seconds: float = 0.0) -> Process:
+        """A simulated worker node answering at once (room for everything; its VMs boot
+        in ``boot_seconds``)."""
         port = free_port()
         command = (
             f"flask --app wsgi simulate-worker --host 127.0.0.1 --port {port} "
-            "--boot-seconds 0 --capacity 100000 --quiet"
+            f"--boot-seconds {boot_seconds:g} --capacity 100000 --quiet"
         )
         process = self.start(f"node-{index}", command, port=port)
         self.wait_http(process, "/")

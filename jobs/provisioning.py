@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from vpsshop.services import provisioning
+from vpsshop.services import node_watch, provisioning
 from vpsshop.services.session_jobs import session_run
 
 
@@ -38,3 +38,7 @@ def stop_orphan_vm(worker_id: str, route: str, attempt: int) -> None:
 
 def check_session(session_id: str) -> None:
     provisioning.check_ready(uuid.UUID(session_id))
+
+
+def watch_node(worker_id: str) -> None:
+    node_watch.watch_node(uuid.UUID(worker_id))

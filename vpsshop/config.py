@@ -109,6 +109,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "NODE_LOG_MAX_BYTES": _int_env("NODE_LOG_MAX_BYTES", 1024 * 1024),
         "NODE_UNHEALTHY_AFTER": _int_env("NODE_UNHEALTHY_AFTER", 3),
         "WATCH_INTERVAL_SECONDS": _float_env("WATCH_INTERVAL_SECONDS", 3.0),
+        # Log reads one node's watch tick makes at once (services/node_watch.py).
+        "WATCH_NODE_CONCURRENCY": _int_env("WATCH_NODE_CONCURRENCY", 8),
         "PROVISION_TIMEOUT_SECONDS": _int_env("PROVISION_TIMEOUT_SECONDS", 600),
         "LOG_CACHE_SECONDS": _float_env("LOG_CACHE_SECONDS", 2.0),
         # Open event streams per web process; past it new ones get 503 with Retry-After.

@@ -226,3 +226,34 @@ def test_thirty_concurrent_purchases_never_overfill_workers(
         select(func.count()).select_from(User).where(User.coins == 0)
     ).scalar()
     assert charged == 9
+
+
+def test_flash_sale_sixty_four_buyers_for_sixty_slots(
+    app, db, make_user, make_worker, make_product
+):
+    # The bench's flash sale as a guarantee: 20 nodes x 3 slots, 64 buyers at once.
+    nodes = [make_worker(max_sessions=3) for _ in range(20)]
+    product = make_product(nodes, price=2)
+    ids = [make_user(coins=2).id for _ in range(64)]
+    product_id = product.id
+
+    def buy(index: int) -> None:
+        purchase(_db.session.get(User, ids[index]), product_id)
+
+    outcomes = _race(app, 64, buy)
+    assert outcomes.count("ok") == 60
+    assert outcomes.count("no_capacity") == 4
+    per_worker = dict(
+        db.session.execute(
+            select(VpsSession.worker_id, func.count()).group_by(VpsSession.worker_id)
+        ).all()
+    )
+    assert per_worker == {node.id: 3 for node in nodes}
+    # Nobody charged without a slot: exactly the 60 buyers with a session paid.
+    charged = set(
+        db.session.execute(
+            select(CoinTransaction.user_id).where(CoinTransaction.kind == "purchase")
+        ).scalars()
+    )
+    assert charged == set(db.session.execute(select(VpsSession.user_id)).scalars())
+    assert len(charged) == 60

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 
 from jobs import health
 from vpsshop.errors import Conflict, ValidationError
-from vpsshop.models import AuditEntry, VpsProduct, VpsSession
+from vpsshop.models import AuditEntry, VpsProduct, VpsSession, Worker
 from vpsshop.rq_worker import AppSimpleWorker
 from vpsshop.services import workers
 
@@ -630,3 +630,72 @@ def test_health_job_runs_in_an_rq_worker(app, db, redis_conn, make_worker, live_
     assert job.return_value() == {str(alive.id): True, str(dead.id): False}
     db.session.expire_all()
     assert dead.consecutive_failures == 1
+
+
+def _hold_worker_lock(app, db, worker_id, release: threading.Event, held: threading.Event):
+    """A thread that locks ``worker_id`` as a purchase in progress does, until ``release``."""
+
+    def hold() -> None:
+        with app.app_context():
+            try:
+                db.session.execute(
+                    select(Worker).where(Worker.id == worker_id).with_for_update()
+                ).scalar_one()
+                held.set()
+                release.wait(30)  # bounded: the test never hangs on a lost event
+            finally:
+                db.session.rollback()
+                db.session.remove()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(30), "the holder never got the lock"
+    return thread
+
+
+@pytest.mark.postgresql_only
+def test_a_worker_locked_by_another_purchase_is_passed_over(
+    app, db, make_worker, make_product, add_sessions
+):
+    # The locked one is the least loaded: waiting for it would have returned it.
+    locked, other = make_worker(max_sessions=3), make_worker(max_sessions=3)
+    product = make_product([locked, other])
+    add_sessions(product, other, 1)
+    locked_id, other_id = locked.id, other.id
+    release, held = threading.Event(), threading.Event()
+    holder = _hold_worker_lock(app, db, locked_id, release, held)
+    try:
+        chosen = workers.reserve_slot(db.session.get(VpsProduct, product.id))
+        assert chosen is not None and chosen.id == other_id
+        db.session.rollback()
+    finally:
+        release.set()
+        holder.join(30)
+
+
+@pytest.mark.postgresql_only
+def test_when_every_free_worker_is_locked_the_buyer_waits_instead_of_a_409(
+    app, db, make_worker, make_product
+):
+    only = make_worker(max_sessions=3)
+    product = make_product([only])
+    only_id, product_id = only.id, product.id
+    release, held = threading.Event(), threading.Event()
+    holder = _hold_worker_lock(app, db, only_id, release, held)
+    got: list[object] = []
+
+    def reserve() -> None:
+        with app.app_context():
+            try:
+                worker = workers.reserve_slot(db.session.get(VpsProduct, product_id))
+                got.append(worker.id if worker is not None else None)
+            finally:
+                db.session.rollback()
+                db.session.remove()
+
+    buyer = threading.Thread(target=reserve)
+    buyer.start()
+    release.set()  # the other purchase ends without taking the slot
+    holder.join(30)
+    buyer.join(30)
+    assert got == [only_id]

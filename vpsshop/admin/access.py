@@ -13,9 +13,10 @@ from flask_admin.model.template import BaseListRowAction
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect
 from werkzeug.wrappers import Response
 
+from vpsshop.admin.counts import EstimatedCountQuery
 from vpsshop.admin.formatters import TYPE_FORMATTERS
 from vpsshop.auth.safe_redirect import safe_next_path
 from vpsshop.extensions import db
@@ -69,6 +70,10 @@ class AdminModelView(AdminOnly, ModelView):
     can_view_details = False
     # Deletes go through services (audited) or do not exist; the bulk delete too.
     action_disallowed_list = ["delete"]
+
+    def get_count_query(self) -> EstimatedCountQuery:
+        """The pager's count, exact up to a bound and estimated past it (counts.py)."""
+        return EstimatedCountQuery(func.count("*"), session=db.session()).select_from(self.model)
 
     @expose("/export/<export_type>/")
     def export(self, export_type: str) -> Any:

@@ -28,6 +28,10 @@ class CoinTransaction(db.Model):
     __table_args__ = (
         Index("ix_coin_transactions_user_created", "user_id", "created_at"),
         Index("ix_coin_transactions_created_at", "created_at"),
+        # The admin list's sort and filters, a user's own history by id; migration 0009.
+        Index("ix_coin_transactions_created_id", "created_at", "id"),
+        Index("ix_coin_transactions_kind_created", "kind", "created_at", "id"),
+        Index("ix_coin_transactions_user_id_id", "user_id", "id"),
         # A session is charged once and refunded at most once, whatever runs twice.
         Index(
             "uq_coin_transactions_refund_per_session",

@@ -51,6 +51,10 @@ class VpsSession(db.Model):
         Index("ix_vps_sessions_status", "status"),
         # Newest-first lists (admin sessions view); migration 0002.
         Index("ix_vps_sessions_created_id", "created_at", "id"),
+        # The admin list's filters, each with its newest-first sort; migration 0009.
+        Index("ix_vps_sessions_status_created", "status", "created_at", "id"),
+        Index("ix_vps_sessions_worker_created", "worker_id", "created_at", "id"),
+        Index("ix_vps_sessions_product_created", "product_id", "created_at", "id"),
         UniqueConstraint("user_id", "idempotency_key", name="uq_vps_sessions_user_idem"),
     )
 

@@ -15,7 +15,12 @@ from vpsshop.models.types import UTCDateTime, new_uuid, utcnow
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("coins >= 0", name="coins_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("coins >= 0", name="coins_not_negative"),
+        # The admin list's sort and its filter; migration 0009.
+        Index("ix_users_created_at", "created_at"),
+        Index("ix_users_admin_created", "is_admin", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     email: Mapped[str] = mapped_column(String(254), unique=True)

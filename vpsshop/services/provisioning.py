@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -24,7 +26,7 @@ from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
 from vpsshop.services import crypto, ledger, node_client, workers
 from vpsshop.services.log_parser import parse_log
 from vpsshop.services.node_client import NodeBusy, NodeError, NodeNotFound
-from vpsshop.services.session_jobs import enqueue_session_job
+from vpsshop.services.session_jobs import current_job_id, enqueue_session_job, join_node_watch
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +170,9 @@ def _created(session_id: uuid.UUID, worker: Worker, route: str) -> None:
         session.status = SessionStatus.PROVISIONING
         db.session.commit()
         log.info("created session_id=%s worker_id=%s route=%s", session_id, worker.id, route)
-        # First look at once: a fast node may already show the details (and the user the log).
-        _schedule("watch", session_id)
+        # First look at once, with the node's other new sessions (a fast node may already
+        # show the details): one tick job for them all, not a job per session.
+        join_node_watch(session_id, worker.id, time.monotonic(), current_job_id(), at_once=True)
         return
     # Deleted or failed while the node was creating: the new VM must not be left running.
     db.session.commit()
@@ -221,50 +224,95 @@ def provisioning_deadline(session: VpsSession) -> datetime:
     return session.created_at + timedelta(seconds=current_app.config["PROVISION_TIMEOUT_SECONDS"])
 
 
+@dataclass(frozen=True)
+class WatchTarget:
+    """What one read of a provisioning session's log needs, read before the node call."""
+
+    session_id: uuid.UUID
+    route: str | None
+    action: int
+    deadline: datetime
+    worker: Worker | None  # detached
+
+
+def watch_target(session: VpsSession, worker: Worker | None) -> WatchTarget:
+    """The target of a loaded session and its worker, detached by the caller (who ends the
+    transaction before the node call)."""
+    return WatchTarget(
+        session.id,
+        session.worker_route,
+        session.product.provision_action,
+        provisioning_deadline(session),
+        worker,
+    )
+
+
 def watch(session_id: uuid.UUID) -> None:
-    """Read the node's log once: ready, failed, or look again in a few seconds."""
+    """Read the node's log once: ready, failed, or look again at the node's next tick."""
     session = db.session.get(VpsSession, session_id)
     if session is None or session.status != SessionStatus.PROVISIONING:
         db.session.rollback()
         return
-    if utcnow() >= provisioning_deadline(session):
-        _fail_locked(session_id, "The server was not ready in time. Refunded.")
-        return
-    route, action = session.worker_route, session.product.provision_action
-    worker = _detached(session.worker)
+    target = watch_target(session, _detached(session.worker))
     db.session.rollback()
+    look(target, time.monotonic(), current_job_id())
+
+
+def look(
+    target: WatchTarget, read_started: float, job_id: str | None, *, note_health: bool = True
+) -> NodeError | bool:
+    """One read of the session's log and what follows: ready, failed, or the node's next
+    watch tick. True when the node answered, its error when it did not, False when no read
+    was made (past the deadline). ``note_health`` False leaves the node's health to the
+    caller (a node's tick records it once for all its reads)."""
+    session_id, worker = target.session_id, target.worker
+    if utcnow() >= target.deadline:
+        _fail_locked(session_id, "The server was not ready in time. Refunded.")
+        return False
     try:
         if worker is None:
             raise NodeNotFound("the worker no longer exists")
-        text = node_client.fetch_log(worker, route)
+        text = node_client.fetch_log(worker, target.route)
     except NodeNotFound:
         _fail_locked(session_id, "The node lost the VM before it was ready. Refunded.")
-        return
+        return True
     except NodeError as error:
         log.warning("log read failed session_id=%s kind=%s", session_id, error.kind)
-        _note_node_failure(worker.id, error)
-        db.session.commit()
-        _schedule("watch", session_id, current_app.config["WATCH_INTERVAL_SECONDS"])
-        return
-    _note_node_success(worker.id)
-    reading = parse_log(text, action)
+        if note_health:
+            _note_node_failure(worker.id, error)
+            db.session.commit()
+        join_node_watch(session_id, worker.id, read_started, job_id)
+        return error
+    if note_health:
+        _note_node_success(worker.id)
+    reading = parse_log(text, target.action)
     session = _locked(session_id)
     if session.status != SessionStatus.PROVISIONING:
         db.session.commit()
-        return
+        return True
     if reading.failure:
         _fail(session, f"The node reported a failure: {reading.failure[:200]}. Refunded.")
         db.session.commit()
         _schedule("stop", session_id)
-        return
+        return True
     if reading.ready:
         _mark_ready(session, reading.details)
         db.session.commit()
         if session.expires_at is not None:
             schedule_expiry(session_id, session.expires_at)
-        return
+        return True
     db.session.commit()
-    _schedule("watch", session_id, current_app.config["WATCH_INTERVAL_SECONDS"])
+    join_node_watch(session_id, worker.id, read_started, job_id)
+    return True
+
+
+def note_node_outcome(worker_id: uuid.UUID, outcome: NodeError | None) -> None:
+    """Record one outcome of a node's calls against its health; commits."""
+    if outcome is None:
+        _note_node_success(worker_id)
+    else:
+        _note_node_failure(worker_id, outcome)
+    db.session.commit()
 
 
 def _mark_ready(session: VpsSession, details) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +76,104 @@ def enqueue_session_job(
     return queue.enqueue(*args, job_id=job_id, **DEFAULT_JOB_OPTIONS)
 
 
+# The node's next watch tick (created when absent) becomes the session's lease, unless a
+# newer job took the lease meanwhile (a stop): that job is never overwritten.
+_JOIN_NODE_WATCH = """
+local lease = redis.call('get', KEYS[2])
+if lease and ARGV[3] ~= '' and lease ~= ARGV[3] then return {-1, ''} end
+local tick = redis.call('get', KEYS[1])
+local created = 0
+local ttl = tonumber(ARGV[2])
+if tick then
+  ttl = redis.call('pttl', KEYS[1])
+  if ttl < 1 then ttl = tonumber(ARGV[2]) end
+else
+  tick = ARGV[1]
+  created = 1
+  redis.call('set', KEYS[1], tick, 'PX', ttl)
+end
+redis.call('set', KEYS[2], tick, 'PX', ttl)
+return {created, tick}
+"""
+# A tick that starts lets later joiners make the next one.
+_RELEASE_TICK = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+NODE_WATCH_FUNCTION = "jobs.provisioning.watch_node"
+
+
+def _node_tick_key(worker_id: uuid.UUID) -> str:
+    return redis_keys.key("node-watch-next", worker_id)
+
+
+def join_node_watch(
+    session_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    read_started: float,
+    job_id: str | None,
+    *,
+    at_once: bool = False,
+) -> str | None:
+    """Look at the session's log again at its node's next watch tick, scheduling that tick
+    when none is coming; the tick's job id, or None when another job owns the session now.
+
+    ``read_started`` (``time.monotonic()``) is when the read that asks for the next began:
+    a new tick is due one WATCH_INTERVAL_SECONDS after it, less one scheduler tick, since
+    RQ moves a due job at the next scheduler tick (whole seconds), so reads of a session
+    stay at most one interval apart. ``job_id`` is the job that holds the lease now.
+    ``at_once`` (a session just created) makes a new tick due now.
+
+    A tick that waited for its time, and a new session's first, go to the front of the
+    queue: a burst of purchases' create jobs must not hold back the reads of the servers
+    already booting. One due again at once (its node took longer than an interval to
+    answer) goes to the back, so a slow node's ticks never starve the other jobs.
+    """
+    config = current_app.config
+    elapsed = time.monotonic() - read_started
+    interval = 0.0 if at_once else config["WATCH_INTERVAL_SECONDS"]
+    delay = max(0.0, interval - config["SCHEDULER_TICK_SECONDS"] - elapsed)
+    new_id = f"watchnode-{worker_id}-{uuid.uuid4().hex[:8]}"
+    created, tick = get_redis().eval(
+        _JOIN_NODE_WATCH,
+        2,
+        _node_tick_key(worker_id),
+        _lease_key(session_id),
+        new_id,
+        _lease_seconds(delay) * 1000,
+        job_id or "",
+    )
+    if created < 0:
+        return None
+    tick = tick.decode() if isinstance(tick, bytes) else tick
+    if created and at_once:
+        get_queue().enqueue(
+            NODE_WATCH_FUNCTION, str(worker_id), job_id=tick, at_front=True, **DEFAULT_JOB_OPTIONS
+        )
+    elif created:
+        # Through the scheduler even when due now, as every other look again: a worker
+        # draining the queue (burst) is not kept busy by a node that never boots.
+        get_queue().enqueue_in(
+            timedelta(seconds=delay),
+            NODE_WATCH_FUNCTION,
+            str(worker_id),
+            job_id=tick,
+            at_front=delay > 0,
+            **DEFAULT_JOB_OPTIONS,
+        )
+    return tick
+
+
+def start_node_tick(worker_id: uuid.UUID, job_id: str) -> None:
+    """Called as a node's watch tick starts: sessions that ask from now on join the next."""
+    get_redis().eval(_RELEASE_TICK, 1, _node_tick_key(worker_id), job_id)
+
+
+def current_job_id() -> str | None:
+    """The running RQ job's id in this thread, or None outside a job."""
+    job = get_current_job()
+    return job.id if job is not None else None
+
+
 def has_lease(session_id: uuid.UUID) -> bool:
     """True while a job of this session is queued, scheduled or running."""
     return bool(get_redis().exists(_lease_key(session_id)))
@@ -113,20 +212,21 @@ def _heartbeat(
 
 
 @contextmanager
-def session_run(session_id: uuid.UUID) -> Iterator[bool]:
-    """Yield True when the current job may act on the session, False for a duplicate."""
+def session_run(session_id: uuid.UUID, running: str | None = None) -> Iterator[bool]:
+    """Yield True when the current job (or the job ``running``, for a node's watch tick
+    whose threads RQ does not know) may act on the session, False for a duplicate."""
     redis_conn = get_redis()
-    job = get_current_job()
+    running = running or current_job_id()
     lease_key = _lease_key(session_id)
     ttl = float(current_app.config["JOB_HEARTBEAT_SECONDS"])
     job_id = None
-    if job is not None:
+    if running is not None:
         lease = redis_conn.get(lease_key)
-        if lease is not None and lease.decode() != job.id:
+        if lease is not None and lease.decode() != running:
             yield False
             return
         if lease is not None:  # still ours: the heartbeat keeps it while we run
-            job_id = job.id
+            job_id = running
             redis_conn.pexpire(lease_key, int(ttl * 1000))
     # Not thread-local: the heartbeat thread renews the token this thread acquired.
     lock = redis_conn.lock(_run_lock_key(session_id), timeout=ttl, thread_local=False)

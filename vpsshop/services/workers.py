@@ -321,15 +321,20 @@ def _least_loaded_first(query) -> list[uuid.UUID]:
     return [worker_id for worker_id, _ in sorted(rows, key=lambda row: row[1])]
 
 
-def _lock_if_free(query, worker_id: uuid.UUID) -> Worker | None:
+def _lock_if_free(query, worker_id: uuid.UUID, *, skip_locked: bool) -> Worker | bool | None:
     """Lock one worker (FOR UPDATE) and count its sessions again under the lock: the
-    worker if it still qualifies and has a free slot, else None with the lock released."""
+    worker if it still qualifies and has a free slot, else None with the lock released.
+    With ``skip_locked`` a worker another transaction holds is not waited for: False."""
     savepoint = db.session.begin_nested()
     worker = db.session.execute(
         query.where(Worker.id == worker_id)
-        .with_for_update(of=Worker)
+        .with_for_update(of=Worker, skip_locked=skip_locked)
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
+    if worker is None and skip_locked:
+        savepoint.rollback()
+        # Locked by another buyer, or no longer eligible: only a second look tells which.
+        return False
     # Under READ COMMITTED this count runs after the lock is granted, so it sees the
     # sessions that the previous holders of the lock committed.
     if worker is not None and active_session_counts([worker.id])[worker.id] < worker.max_sessions:
@@ -344,16 +349,26 @@ def reserve_slot(product: VpsProduct, exclude: Iterable[uuid.UUID] = ()) -> Work
     ties), locked FOR UPDATE until the caller's transaction ends; None when none is free.
     The caller assigns the session to it in the same transaction.
 
-    Only the chosen worker is locked: candidates are ranked by an unlocked count, then
-    tried one at a time, each locked and counted again. Locking every candidate made
-    concurrent purchases of a product wait for each other and cost more with every node
-    (bench: purchase latency at 100 workers). A reservation holds at most one worker lock
-    at a time (a full one is released before the next is tried), so two reservations can
-    never wait on each other crosswise.
+    Candidates are ranked by an unlocked count, then locked one at a time with
+    ``SKIP LOCKED``: a worker another purchase holds is passed over for the next, so a
+    rush of buyers spreads over the nodes instead of queueing on one row (bench: flash
+    sale). Only when every free-looking candidate was held does a second pass wait for
+    those, one at a time, and count again under the lock: a buyer is refused only after
+    every candidate was seen full under its lock, so a slot freed or left by a rolled
+    back purchase is never missed. A reservation holds at most one worker lock at a time
+    (a full one is released before the next is tried), so two reservations can never wait
+    on each other crosswise.
     """
     query = _eligible_workers_query(product, exclude)
+    held: list[uuid.UUID] = []
     for worker_id in _least_loaded_first(query):
-        worker = _lock_if_free(query, worker_id)
+        worker = _lock_if_free(query, worker_id, skip_locked=True)
+        if worker is False:
+            held.append(worker_id)
+        elif worker is not None:
+            return worker
+    for worker_id in held:
+        worker = _lock_if_free(query, worker_id, skip_locked=False)
         if worker is not None:
             return worker
     return None
