@@ -1,7 +1,7 @@
 """indexes for the admin lists' sorts and filters and a user's own ledger by id
 
 Revision ID: 0009
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-02 05:00:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0009'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
