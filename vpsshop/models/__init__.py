@@ -1,5 +1,6 @@
 """Database models, one module per domain."""
 
+from vpsshop.models.account import ActivityEvent, RecoveryCode
 from vpsshop.models.audit import AuditEntry
 from vpsshop.models.ledger import CoinTransaction, TransactionKind
 from vpsshop.models.product import VpsProduct, vps_product_workers
@@ -9,10 +10,12 @@ from vpsshop.models.worker import Worker, WorkerStatus
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ActivityEvent",
     "ApiToken",
     "AuditEntry",
     "CoinTransaction",
     "FINAL_STATUSES",
+    "RecoveryCode",
     "SessionStatus",
     "TransactionKind",
     "User",
