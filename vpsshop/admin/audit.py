@@ -1,4 +1,4 @@
-"""The audit trail of admin changes other than coins (read-only)."""
+"""The audit trail of admin changes (read-only); coin changes also have their ledger rows."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class AuditView(ReadOnlyModelView):
         FilterEqual(
             column=AuditEntry.target_type,
             name="Target",
-            options=[(t, t) for t in ("worker", "product", "session", "job")],
+            options=[(t, t) for t in ("worker", "product", "session", "job", "user")],
         ),
         FilterEqual(column=AuditEntry.target_id, name="Target id"),
         DayFromFilter(column=AuditEntry.created_at, name="Date"),

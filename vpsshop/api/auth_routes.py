@@ -7,23 +7,66 @@ from flask_login import current_user
 
 from vpsshop.api import bp
 from vpsshop.api.helpers import json_body, token_required
-from vpsshop.errors import Unauthorized
+from vpsshop.errors import Forbidden, Unauthorized
 from vpsshop.extensions import db
-from vpsshop.services import accounts
-from vpsshop.services.tokens import issue_token
+from vpsshop.services import accounts, activity, two_factor
+from vpsshop.services.activity import ActivityKind
+from vpsshop.services.tokens import check_name, issue_token
 
 
 def user_json(user) -> dict:
     return {"id": str(user.id), "email": user.email, "coins": user.coins, "is_admin": user.is_admin}
 
 
+def _failed(email: object, detail: str, error: Unauthorized) -> Unauthorized:
+    user = accounts.find_user(email)
+    if user is not None:
+        activity.record(user.id, ActivityKind.SIGN_IN_FAILED, detail)
+        db.session.commit()
+    return error
+
+
 @bp.post("/auth/token")
 def create_token():
+    """``{email, password, otp?, name?}`` -> 201 ``{"token"}``.
+
+    A wrong password answers ``invalid_credentials`` whether or not the account has
+    two-factor sign-in; with a right one such an account needs ``otp`` (a TOTP code or a
+    recovery code): 401 ``otp_required`` without it, ``otp_invalid`` for a wrong or
+    reused one. Every 401 counts toward the per-account failure limit.
+    """
     body = json_body()
+    name = check_name(body.get("name"))
     user = accounts.authenticate(body.get("email"), body.get("password"))
     if user is None:
-        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
-    token = issue_token(user)
+        raise _failed(
+            body.get("email"),
+            "wrong email or password (API)",
+            Unauthorized("Wrong email or password.", code="invalid_credentials"),
+        )
+    if user.has_2fa:
+        otp = body.get("otp")
+        if otp is None or otp == "":
+            raise Unauthorized(
+                "This account has two-factor sign-in: send the code as otp.", code="otp_required"
+            )
+        try:
+            two_factor.check_code(user, otp)
+        except two_factor.WrongCode as error:
+            db.session.rollback()
+            raise _failed(
+                user.email,
+                "wrong two-factor code (API)",
+                Unauthorized(error.message, code="otp_invalid"),
+            ) from None
+    if user.is_suspended:
+        db.session.commit()  # a recovery code used stays used
+        raise Forbidden(
+            f"This account is suspended: {user.suspended_reason}", code="account_suspended"
+        )
+    token = issue_token(user, name)
+    activity.record(user.id, ActivityKind.SIGN_IN, "API")
+    activity.record(user.id, ActivityKind.TOKEN_CREATED, name or "unnamed token")
     db.session.commit()
     return jsonify(token=token), 201
 

@@ -19,7 +19,8 @@ from vpsshop.errors import (
 from vpsshop.extensions import db
 from vpsshop.models import SessionStatus, User, VpsProduct, VpsSession
 from vpsshop.models.types import utcnow
-from vpsshop.services import ledger, workers
+from vpsshop.services import activity, ledger, workers
+from vpsshop.services.activity import ActivityKind
 from vpsshop.services.session_jobs import enqueue_session_job
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def purchase(
         db.session.add(session)
         db.session.flush()
         ledger.charge(user.id, product.price_coins, session_id=session.id)
+        activity.record(user.id, ActivityKind.PURCHASE, product.name)
         db.session.commit()
     except IntegrityError:
         # The same idempotency key raced us and won: answer with its session.
