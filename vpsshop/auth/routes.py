@@ -32,7 +32,7 @@ def suspended_message(user) -> str:
     return f"This account is suspended: {user.suspended_reason}. Contact the shop's operators."
 
 
-def _start_session(user, next_path: str | None):
+def _start_session(user, next_path: str | None, notice: str | None = None):
     """Sign ``user`` in (both steps done), or show why a suspended account cannot."""
     if user.is_suspended:
         session.clear()
@@ -44,6 +44,8 @@ def _start_session(user, next_path: str | None):
     activity.record(user.id, ActivityKind.SIGN_IN, "web")
     db.session.commit()
     flash("Signed in.", "success")
+    if notice:
+        flash(notice, "info")
     return redirect(next_path or home_of(user))
 
 
@@ -105,13 +107,13 @@ def login_code():
             form.code.errors.append(WRONG_CODE)
             return render_template("auth/login_code.html", form=form), 401
         next_path = safe_next_path(pending_login.pending_next())
+        notice = None
         if used == "recovery":
-            flash(
+            notice = (
                 f"Signed in with a recovery code: {two_factor.remaining_recovery_codes(user)} "
-                "left. Each works once.",
-                "info",
+                "left. Each works once."
             )
-        return _start_session(user, next_path)
+        return _start_session(user, next_path, notice)
     status = 400 if request.method == "POST" else 200
     return render_template("auth/login_code.html", form=form), status
 
