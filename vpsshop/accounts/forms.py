@@ -1,7 +1,7 @@
 """Forms of the account pages (Flask-WTF, CSRF-protected)."""
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField, SubmitField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from vpsshop.auth.forms import CURRENT_PASSWORD
@@ -46,8 +46,8 @@ class CreateTokenForm(FlaskForm):
     )
     expires = SelectField(
         "Expires",
-        choices=[("", "Never (until revoked)")]
-        + [(str(days), f"In {plural(days, 'day')}") for days in EXPIRY_DAYS],
+        choices=[SelectChoice("", "Never (until revoked)")]
+        + [SelectChoice(str(days), f"In {plural(days, 'day')}") for days in EXPIRY_DAYS],
         default="90",
     )
     submit = SubmitField("Create token")
