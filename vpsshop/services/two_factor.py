@@ -55,7 +55,7 @@ def qr_svg(uri: str) -> Markup:
     numbers only (no text, no script, no style attribute, so the CSP allows it); the
     email inside the URI is encoded as modules, never written as text.
     """
-    return Markup(segno.make(uri, error="m").svg_inline(scale=4, border=2))
+    return Markup(segno.make(uri, error="m").svg_inline(scale=4, border=2, light="#fff"))
 
 
 def secret_text(user: User) -> str:
