@@ -10,7 +10,7 @@ from flask import jsonify, request
 from flask_login import current_user
 
 from vpsshop.api import bp
-from vpsshop.api.admin_routes import admin_user_json
+from vpsshop.api.admin_routes import _reject_unknown, admin_user_json
 from vpsshop.api.helpers import admin_required, json_body, token_required
 from vpsshop.api.serializers import iso
 from vpsshop.errors import Forbidden, NotFound, ValidationError
@@ -20,12 +20,6 @@ from vpsshop.login_failures import count_failure
 from vpsshop.models import ActivityEvent, ApiToken, User
 from vpsshop.services import accounts, activity, suspension, tokens, two_factor
 from vpsshop.services.activity import ActivityKind
-
-
-def _reject_unknown(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise ValidationError(f"Unknown field: {unknown[0]}.", code="unknown_field")
 
 
 def _user() -> User:

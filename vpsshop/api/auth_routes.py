@@ -19,10 +19,7 @@ def user_json(user) -> dict:
 
 
 def _failed(email: object, detail: str, error: Unauthorized) -> Unauthorized:
-    user = accounts.find_user(email)
-    if user is not None:
-        activity.record(user.id, ActivityKind.SIGN_IN_FAILED, detail)
-        db.session.commit()
+    accounts.record_failed_sign_in(email, detail)
     return error
 
 

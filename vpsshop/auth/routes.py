@@ -49,14 +49,6 @@ def _start_session(user, next_path: str | None, notice: str | None = None):
     return redirect(next_path or home_of(user))
 
 
-def record_failed_sign_in(email: object, detail: str) -> None:
-    """A failed sign-in in the activity of the account whose email was tried, if any."""
-    user = accounts.find_user(email)
-    if user is not None:
-        activity.record(user.id, ActivityKind.SIGN_IN_FAILED, detail)
-        db.session.commit()
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Step one: email and password. A wrong password gets the same answer whether or not
@@ -71,7 +63,7 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is None:
-            record_failed_sign_in(form.email.data, "wrong email or password")
+            accounts.record_failed_sign_in(form.email.data, "wrong email or password")
             flash(GENERIC_LOGIN_ERROR, "error")
             return render_template("auth/login.html", form=form), 401
         if user.has_2fa:
@@ -103,7 +95,7 @@ def login_code():
             used = two_factor.check_code(user, form.code.data)
         except two_factor.WrongCode:
             db.session.rollback()
-            record_failed_sign_in(user.email, "wrong two-factor code")
+            accounts.record_failed_sign_in(user.email, "wrong two-factor code")
             form.code.errors.append(WRONG_CODE)
             return render_template("auth/login_code.html", form=form), 401
         next_path = safe_next_path(pending_login.pending_next())

@@ -102,6 +102,15 @@ def find_user(email: object) -> User | None:
     return db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
 
 
+def record_failed_sign_in(email: object, detail: str) -> None:
+    """A failed sign-in in the activity of the account whose email was tried, if there is
+    one (nothing for unknown addresses). Commits: the refusal that follows rolls back."""
+    user = find_user(email)
+    if user is not None:
+        activity.record(user.id, ActivityKind.SIGN_IN_FAILED, detail)
+        db.session.commit()
+
+
 def authenticate(email: object, password: object) -> User | None:
     """The user for these credentials, or ``None`` for any mismatch."""
     try:
