@@ -81,15 +81,18 @@ def _user_agent() -> str | None:
     return _printable(request.user_agent.string or "", _UA_MAX) or None
 
 
-def record(user_id: uuid.UUID, kind: ActivityKind | str, detail: str = "") -> ActivityEvent:
+def record(
+    user_id: uuid.UUID, kind: ActivityKind | str, detail: str = "", *, from_request: bool = True
+) -> ActivityEvent:
     """Add an event to ``user_id``'s activity in the caller's transaction (the caller
     commits). The address and user agent come from the current request, if any (none in
-    a job). ``detail`` is a short text shown as is: never a secret."""
+    a job); pass ``from_request=False`` where the request is not the user's (a payment
+    provider's webhook). ``detail`` is a short text shown as is: never a secret."""
     event = ActivityEvent(
         user_id=user_id,
         kind=ActivityKind(kind).value,
-        ip=client_address(),
-        user_agent=_user_agent(),
+        ip=client_address() if from_request else None,
+        user_agent=_user_agent() if from_request else None,
         detail=_printable(detail or "", _DETAIL_MAX),
     )
     db.session.add(event)
