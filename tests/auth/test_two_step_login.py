@@ -90,12 +90,17 @@ def test_the_code_step_needs_a_fresh_right_password(app, client, make_user):
     # No password step in this browser: straight to the login form.
     assert client.get("/login/code").headers["Location"].endswith("/login")
     post_password(client, user.email, DEFAULT_PASSWORD)
+    # (GET /login would start over: the code step's own form gives the CSRF token.)
+    token = get_csrf_token(client, "/login/code")
     with client.session_transaction() as session:
-        session[pending_login.PENDING_KEY]["at"] = int(time.time()) - 3600
-    token = get_csrf_token(client)
+        state = session[pending_login.PENDING_KEY]
+        state["at"] = int(time.time()) - pending_login.LIFETIME_SECONDS - 1
+        session[pending_login.PENDING_KEY] = state
     late = client.post("/login/code", data={"code": totp_code(secret), "csrf_token": token})
     assert late.status_code == 302 and late.headers["Location"].endswith("/login")
     assert not signed_in(client, user)
+    # The same code on a fresh pending step still works: it was never used.
+    assert two_step_login(client, user, totp_code(secret)).status_code == 302
 
 
 def test_a_password_change_between_the_steps_ends_the_pending_sign_in(client, make_user):
@@ -104,11 +109,12 @@ def test_a_password_change_between_the_steps_ends_the_pending_sign_in(client, ma
     user = make_user()
     secret, _ = enable_two_factor(user)
     post_password(client, user.email, DEFAULT_PASSWORD)
+    token = get_csrf_token(client, "/login/code")
     accounts.change_password(_db.session.get(User, user.id), "another password 1")
     _db.session.commit()
-    token = get_csrf_token(client)
     response = client.post("/login/code", data={"code": totp_code(secret), "csrf_token": token})
-    assert response.status_code == 302 and not signed_in(client, user)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+    assert not signed_in(client, user)
 
 
 @pytest.mark.parametrize("code", ["", "x" * 40, "\x00"])
