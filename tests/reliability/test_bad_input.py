@@ -27,7 +27,29 @@ SETTINGS = settings(
 # Every JSON endpoint that takes a body or changes something: (method, path, caller, fields).
 # The path's {placeholders} are filled with ids of real rows.
 JSON_ENDPOINTS = {
-    "api.create_token": ("POST", "/api/v1/auth/token", None, ("email", "password")),
+    "api.create_token": (
+        "POST",
+        "/api/v1/auth/token",
+        None,
+        ("email", "password", "otp", "name"),
+    ),
+    "api.two_factor_setup": ("POST", "/api/v1/me/2fa/setup", "user", ("password",)),
+    "api.two_factor_enable": ("POST", "/api/v1/me/2fa/enable", "user", ("code",)),
+    "api.two_factor_disable": ("POST", "/api/v1/me/2fa/disable", "user", ("password", "code")),
+    # No such token: every answer is a 404, and the caller's own token stays.
+    "api.revoke_my_token": (
+        "DELETE",
+        "/api/v1/me/tokens/00000000-0000-4000-8000-000000000000",
+        "user",
+        (),
+    ),
+    "api.admin_suspend_user": (
+        "POST",
+        "/api/v1/admin/users/{user}/suspend",
+        "admin",
+        ("reason", "stop_sessions"),
+    ),
+    "api.admin_unsuspend_user": ("POST", "/api/v1/admin/users/{user}/unsuspend", "admin", ()),
     "api.purchase_and_create": (
         "POST",
         "/api/v1/vps/purchase-and-create",
