@@ -97,3 +97,44 @@ QUICK_JOBS = {
     "JOB_HEARTBEAT_SECONDS": 2.0,
     "SCHEDULER_TICK_SECONDS": 0.2,
 }
+
+
+def totp_code(secret: str, steps_from_now: int = 0) -> str:
+    """The RFC 6238 code of ``secret`` for the time step ``steps_from_now`` away, computed
+    here from the secret as an authenticator app does."""
+    import time
+
+    import pyotp
+
+    return pyotp.TOTP(secret).at(time.time(), counter_offset=steps_from_now)
+
+
+def enable_two_factor(user: User) -> tuple[str, list[str]]:
+    """Turn 2FA on for ``user`` through the service, with a code of the previous time step,
+    so that the current step's code is still unused; returns (secret, recovery codes)."""
+    import time
+
+    import pyotp
+
+    from vpsshop.services import two_factor
+
+    secret = two_factor.start_setup(user)
+    earlier = time.time() - 30
+    codes = two_factor.enable(user, pyotp.TOTP(secret).at(earlier), at=earlier)
+    _db.session.commit()
+    return secret, codes
+
+
+def two_step_login(client: FlaskClient, user: User, code: str, password: str | None = None):
+    """Both sign-in steps through the real forms; returns the code step's answer."""
+    token = get_csrf_token(client)
+    first = client.post(
+        "/login",
+        data={"email": user.email, "password": password or DEFAULT_PASSWORD, "csrf_token": token},
+    )
+    assert first.status_code == 302 and first.headers["Location"].endswith("/login/code"), (
+        first.status_code,
+        first.get_data(as_text=True)[:300],
+    )
+    token = get_csrf_token(client, "/login/code")
+    return client.post("/login/code", data={"code": code, "csrf_token": token})

@@ -75,6 +75,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from vpsshop.accounts import bp as accounts_bp
     from vpsshop.admin import init_admin
     from vpsshop.api import bp as api_bp
     from vpsshop.api.docs import docs_bp
@@ -84,6 +85,7 @@ def register_blueprints(app: Flask) -> None:
     from vpsshop.shop import bp as shop_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(accounts_bp)
     app.register_blueprint(shop_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(docs_bp)

@@ -40,6 +40,17 @@ def _float_env(name: str, default: float) -> float:
         raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _bool_env(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise RuntimeError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 # Production rate limits; the test suite signs in far more often than a person does, so
 # it gets generous ones and its own rate-limit tests set small values.
 RATE_LIMITS = {
@@ -166,6 +177,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PASSWORD_HASH_PARALLELISM": _int_env(
             "PASSWORD_HASH_PARALLELISM", PRODUCTION_PROFILE.parallelism
         ),
+        # Admins without two-factor sign-in get 403 2fa_required from the admin API and are
+        # sent to set it up before any admin page (vpsshop/accounts/gate.py).
+        "ADMIN_REQUIRE_2FA": _bool_env("ADMIN_REQUIRE_2FA", env not in DEV_ENVIRONMENTS),
         # Rate limits (vpsshop/limits.py), Flask-Limiter rate strings.
         **_rate_limits(env),
     }

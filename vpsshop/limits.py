@@ -34,12 +34,25 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from vpsshop.api.helpers import request_json
+from vpsshop.login_failures import counted_as_failure
+from vpsshop.pending_login import pending_email
 from vpsshop.services.accounts import normalise_email
 from vpsshop.wording import human_duration
 
 limiter = Limiter(key_func=get_remote_address)
 
-LOGIN_ENDPOINTS = ("auth.login", "api.create_token")
+LOGIN_ENDPOINTS = ("auth.login", "auth.login_code", "api.create_token")
+# A signed-in user's own password and two-factor checks: their failures count toward the
+# same per-account allowance as failed sign-ins, so a stolen cookie or token cannot guess
+# the password or codes faster here than at the sign-in form.
+OWN_ACCOUNT_CHECK_ENDPOINTS = (
+    "api.two_factor_setup",
+    "api.two_factor_enable",
+    "api.two_factor_disable",
+    "accounts.two_factor_setup",
+    "accounts.two_factor_enable",
+    "accounts.two_factor_disable",
+)
 # Buying coins counts too: each checkout asks Stripe for a session.
 PURCHASE_ENDPOINTS = (
     "shop.buy",
@@ -71,6 +84,10 @@ def _digest(value: str) -> str:
 
 
 def _submitted_email() -> str:
+    if request.endpoint == "auth.login_code":
+        return pending_email() or ""
+    if request.endpoint in OWN_ACCOUNT_CHECK_ENDPOINTS and current_user.is_authenticated:
+        return current_user.email
     if request.is_json:
         body = request_json()
         raw = body.get("email") if isinstance(body, dict) else None
@@ -118,8 +135,8 @@ _REGISTER_PER_ADDRESS = _config_value("RATELIMIT_REGISTER_PER_ADDRESS")
 
 
 def _failed_login(response: Response) -> bool:
-    # Both sign-in doors answer 401 to wrong credentials, and nothing else.
-    return response.status_code == 401
+    # Both sign-in doors answer 401 to wrong credentials (and codes), and nothing else.
+    return response.status_code == 401 or counted_as_failure()
 
 
 def _token_issued(response: Response) -> bool:
@@ -218,6 +235,7 @@ REGISTER_BY_ADDRESS = limiter.shared_limit(
 def apply_limits(app: Flask) -> None:
     """Attach the limits to the views; call after the blueprints are registered."""
     _wrap(app, LOGIN_ENDPOINTS, LOGIN_BY_ADDRESS, LOGIN_FAILURES_BY_ACCOUNT)
+    _wrap(app, OWN_ACCOUNT_CHECK_ENDPOINTS, LOGIN_FAILURES_BY_ACCOUNT)
     _wrap(app, ("api.create_token",), TOKENS_BY_ACCOUNT)
     _wrap(app, PURCHASE_ENDPOINTS, PURCHASES_BY_USER)
     _wrap(app, ("auth.register",), REGISTER_BY_ADDRESS)

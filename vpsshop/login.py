@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Request, request
+from flask import Request, g, request
 from flask_login import LoginManager
 
 from vpsshop.extensions import db
 from vpsshop.models import User
 from vpsshop.security import login_revoked
-from vpsshop.services.tokens import user_for_token
+from vpsshop.services.tokens import token_for
 
 
 def _is_api_request() -> bool:
@@ -35,8 +35,8 @@ def load_user_from_cookie(raw_id: str) -> User | None:
         user = db.session.get(User, uuid.UUID(user_id))
     except ValueError:
         return None
-    # A changed password bumps session_version and ends older logins.
-    if user is None or str(user.session_version) != version:
+    # A changed password or a suspension bumps session_version and ends older logins.
+    if user is None or str(user.session_version) != version or user.is_suspended:
         return None
     return user
 
@@ -46,7 +46,17 @@ def load_user_from_token(req: Request) -> User | None:
     if not _is_api_request():
         return None
     token = bearer_token(req)
-    return user_for_token(token) if token is not None else None
+    found = token_for(token) if token is not None else None
+    if found is None:
+        return None
+    api_token, user = found
+    g.api_token_id = api_token.id  # which of the user's tokens this is (GET /me/tokens)
+    return user
+
+
+def current_token_id() -> uuid.UUID | None:
+    """The id of the API token that signed this request in, or None (cookie or none)."""
+    return g.get("api_token_id")
 
 
 def register_login_loaders(manager: LoginManager) -> None:

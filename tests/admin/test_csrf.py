@@ -70,6 +70,8 @@ def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
         ("/admin/products/action/", {"action": "delete", "rowid": product.id}),
         (f"/admin/users/coins/?id={customer.id}", {"op": "set", "amount": 0, "reason": "x"}),
         ("/admin/users/delete/", {"id": customer.id}),
+        (f"/admin/users/suspend/?id={customer.id}", {"reason": "spam"}),
+        ("/admin/users/unsuspend/", {"id": customer.id}),
         ("/admin/sessions/stop/", {"id": session.id}),
         ("/admin/sessions/fail-and-refund/", {"id": session.id}),
         ("/admin/sessions/delete/", {"id": session.id}),

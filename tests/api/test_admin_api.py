@@ -71,7 +71,7 @@ def test_access_matrix_for_every_admin_route(app, api, make_user, make_worker, m
     product = make_product([worker])
     ids = {"user": str(customer.id), "worker": str(worker.id), "product": str(product.id)}
     routes = _routes(app)
-    assert len(routes) == 12  # POST /api/v1/admin/coin-packs among them
+    assert len(routes) == 14  # coin packs, suspend and unsuspend included
     for method, rule in routes:
         url = _fill(rule, ids)
         assert api(method, url, as_=None, json={}).status_code == 401, (method, rule)
@@ -88,7 +88,16 @@ def test_list_users_by_email(api, make_user):
     body = api("GET", "/api/v1/admin/users?email=ALICE").get_json()
     assert [u["email"] for u in body["users"]] == ["alice@example.com"]
     user = body["users"][0]
-    assert set(user) == {"id", "email", "coins", "is_admin", "created_at"}
+    assert set(user) == {
+        "id",
+        "email",
+        "coins",
+        "is_admin",
+        "created_at",
+        "suspended",
+        "suspended_reason",
+        "two_factor",
+    }
     assert user["coins"] == 7 and user["is_admin"] is False
     everyone = api("GET", "/api/v1/admin/users").get_json()["users"]
     assert len(everyone) == 3

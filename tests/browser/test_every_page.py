@@ -195,6 +195,10 @@ def test_every_buyer_page(live_server, page: Page, world, database, width, artif
         *(f"/vps/sessions/{session.id}" for session in sessions.values()),
         f"/vps/sessions/{sessions[SessionStatus.READY].id}/delete",
         "/account/password",
+        "/account",
+        "/account/2fa",
+        "/account/tokens",
+        "/account/activity",
     ]
 
     def visit(path: str, label: str) -> None:

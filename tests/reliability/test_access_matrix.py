@@ -1,4 +1,5 @@
-"""Authorization matrix over every route in ``app.url_map``: anonymous, A, B and admin."""
+"""Authorization matrix over every route in ``app.url_map``: anonymous, A, B, admin (with
+two-factor sign-in) and an admin without it while ``ADMIN_REQUIRE_2FA`` is on."""
 
 from __future__ import annotations
 
@@ -10,18 +11,26 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import FreshContextClient
-from tests.helpers import DEFAULT_PASSWORD, csrf_token_from, fresh
-from tests.reliability.conftest import fingerprint
+from tests.helpers import (
+    DEFAULT_PASSWORD,
+    csrf_token_from,
+    enable_two_factor,
+    fresh,
+    totp_code,
+    two_step_login,
+)
+from tests.reliability.conftest import FAST_TIMEOUTS, fingerprint
 from vpsshop.extensions import db as _db
-from vpsshop.models import AuditEntry, CoinTransaction, Payment
+from vpsshop.models import ApiToken, AuditEntry, CoinTransaction, Payment
 from vpsshop.services import provisioning
 from vpsshop.services.purchase import purchase
 
-IDENTITIES = ("anonymous", "a", "b", "admin")
+IDENTITIES = ("anonymous", "a", "b", "admin", "admin_no2fa")
 # Routes anyone may open.
 PUBLIC = {
     "/",
     "/login",
+    "/login/code",
     "/register",
     "/healthz",
     "/api/v1/auth/token",
@@ -62,6 +71,11 @@ def _kind(path: str) -> str:
 
 
 @pytest.fixture
+def app_config() -> dict:
+    return {**FAST_TIMEOUTS, "ADMIN_REQUIRE_2FA": True}
+
+
+@pytest.fixture
 def world(app, quick_user, quick_token, make_sim_node, make_worker, make_product):
     node = make_sim_node()
     worker = make_worker(node.url)
@@ -69,6 +83,8 @@ def world(app, quick_user, quick_token, make_sim_node, make_worker, make_product
     a = quick_user("owner-a@example.com", coins=10)
     b = quick_user("other-b@example.com", coins=10)
     admin = quick_user("root@example.com", admin=True)
+    admin_secret, _ = enable_two_factor(admin)
+    lax_admin = quick_user("lax-root@example.com", admin=True)
     sid = purchase(a, product.id).id
     provisioning.provision(sid)
     provisioning.watch(sid)  # the node's log has the details at once: ready
@@ -82,10 +98,17 @@ def world(app, quick_user, quick_token, make_sim_node, make_worker, make_product
     ledger_id = _db.session.execute(
         select(CoinTransaction.id).where(CoinTransaction.user_id == a.id).limit(1)
     ).scalar()
+    tokens = {name: quick_token(user) for name, user in (("a", a), ("b", b), ("admin", admin))}
+    tokens["admin_no2fa"] = quick_token(lax_admin)
+    a_token_id = _db.session.execute(
+        select(ApiToken.id).where(ApiToken.user_id == a.id)
+    ).scalar_one()
     return SimpleNamespace(
-        users={"a": a, "b": b, "admin": admin},
-        tokens={"a": quick_token(a), "b": quick_token(b), "admin": quick_token(admin)},
+        users={"a": a, "b": b, "admin": admin, "admin_no2fa": lax_admin},
+        secret=admin_secret,
+        tokens=tokens,
         ids={
+            "token": a_token_id,
             "a": a.id,
             "session": sid,
             "product": product.id,
@@ -104,7 +127,10 @@ def clients(app, world):
     out = {}
     for name in IDENTITIES:
         client = app.test_client()
-        if name != "anonymous":
+        if name == "admin":
+            response = two_step_login(client, world.users[name], totp_code(world.secret))
+            assert response.status_code == 302
+        elif name != "anonymous":
             token = csrf_token_from(client.get("/login").get_data(as_text=True))
             user = world.users[name]
             response = client.post(
@@ -124,6 +150,7 @@ def _fill(rule, world, object_id=None) -> str:
         "user_id": world.ids["a"],
         "worker_id": world.ids["worker"],
         "payment_id": world.ids["payment"],
+        "token_id": world.ids["token"],
         "export_type": "csv",
     }
     path = rule.rule
@@ -161,6 +188,17 @@ def _open(clients, world, identity, method, url):
     return response
 
 
+def _assert_held_to_2fa(response, kind: str, url: str) -> None:
+    """An admin without 2FA: 403 ``2fa_required`` from the admin API, sent to set it up
+    from every admin page."""
+    if kind == "api_admin":
+        assert response.status_code == 403, (url, response.status_code)
+        assert response.get_json()["error"] == "2fa_required", url
+    else:
+        assert response.status_code == 302, (url, response.status_code)
+        assert response.headers["Location"].endswith("/account/2fa"), url
+
+
 def _assert_refused(response, kind: str, identity: str, url: str) -> None:
     status = response.status_code
     if kind in ("api", "api_admin"):
@@ -174,20 +212,24 @@ def _assert_refused(response, kind: str, identity: str, url: str) -> None:
 
 
 def test_no_route_answers_500_and_roles_are_checked(app, world, clients):
-    seen = 0
+    seen = held = 0
     for rule, method in _routes(app):
         kind = _kind(rule.rule)
         url = _fill(rule, world)
         for identity in IDENTITIES:
             if method != "GET" and (identity == "admin" or kind == "public"):
                 continue  # the matrix is about who is refused; admin writes are tested elsewhere
-            if method != "GET" and identity in ("a", "b") and kind in ("page", "api"):
+            if method != "GET" and identity != "anonymous" and kind in ("page", "api"):
                 continue  # a user's own writes (buy, sign out) are other tests' subject
             response = _open(clients, world, identity, method, url)
             seen += 1
             assert response.status_code != 500, (identity, method, url)
             if kind == "own_token":
                 assert response.status_code == 404, (identity, url)  # METRICS_TOKEN unset
+                continue
+            if identity == "admin_no2fa" and kind in ("admin_page", "api_admin"):
+                _assert_held_to_2fa(response, kind, url)
+                held += 1
                 continue
             if kind == "public":
                 assert response.status_code < 400 or rule.rule == "/register", (identity, url)
@@ -196,20 +238,23 @@ def test_no_route_answers_500_and_roles_are_checked(app, world, clients):
                 identity in ("a", "b") and kind in ("admin_page", "api_admin")
             ):
                 _assert_refused(response, kind, identity, url)
-            elif identity == "admin" or (identity == "a" and kind in ("page", "api")):
+            elif identity == "admin" or (
+                identity in ("a", "admin_no2fa") and kind in ("page", "api")
+            ):
                 # Flask-Admin answers 404 for views switched off (edit of a read-only list).
                 refused = (401, 403) if kind == "admin_page" else (401, 403, 404)
                 assert response.status_code not in refused, (identity, url)
                 if kind in ("api", "api_admin"):
                     assert response.status_code < 400, (identity, url, response.get_json())
     assert seen > 100
+    assert held > 40  # every admin route, every method, for the admin without 2FA
 
 
 def test_another_users_object_is_exactly_as_missing_as_a_missing_one(app, world, clients):
     missing = uuid.uuid4()
     checked = 0
     for rule, method in _routes(app):
-        owned = {"session_id", "product_id", "payment_id"}
+        owned = {"session_id", "product_id", "payment_id", "token_id"}
         if not owned & set(rule.arguments) or rule.rule.startswith("/admin"):
             continue
         if "product_id" in rule.arguments:
@@ -226,8 +271,9 @@ def test_another_users_object_is_exactly_as_missing_as_a_missing_one(app, world,
             assert str(world.ids["payment"]) not in page
         assert fingerprint() == before, f"{method} {rule.rule} by B changed something"
         checked += 1
-    assert checked >= 8
+    assert checked >= 10  # sessions and API tokens
     assert fresh(world.ids["session"]).status == "ready"
+    assert _db.session.get(ApiToken, world.ids["token"]) is not None
 
 
 def test_get_changes_nothing(app, world, clients):

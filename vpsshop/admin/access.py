@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model.template import BaseListRowAction
@@ -20,17 +20,26 @@ from vpsshop.admin.counts import EstimatedCountQuery
 from vpsshop.admin.formatters import TYPE_FORMATTERS
 from vpsshop.auth.safe_redirect import safe_next_path
 from vpsshop.extensions import db
+from vpsshop.services.two_factor import admin_needs_2fa
 
 PAGE_SIZE = 50
 
 
 def is_admin_user() -> bool:
-    """True for a signed-in admin."""
-    return bool(current_user.is_authenticated and current_user.is_admin)
+    """True for a signed-in admin (with two-factor sign-in when ``ADMIN_REQUIRE_2FA``)."""
+    return bool(
+        current_user.is_authenticated
+        and current_user.is_admin
+        and not admin_needs_2fa(current_user)
+    )
 
 
 def deny_access() -> Any:
-    """Anonymous visitors go to the login page (with a local ``next``); others get 403."""
+    """Anonymous visitors go to the login page (with a local ``next``); an admin without
+    the required 2FA to its setup; others get 403."""
+    if current_user.is_authenticated and admin_needs_2fa(current_user):
+        flash("Turn on two-factor sign-in to open the admin panel.", "info")
+        return redirect(url_for("accounts.two_factor"))
     if not current_user.is_authenticated:
         target = request.full_path if request.query_string else request.path
         if request.method != "GET":

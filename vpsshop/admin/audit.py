@@ -1,4 +1,4 @@
-"""The audit trail of admin changes other than coins (read-only)."""
+"""The audit trail of admin changes (read-only); coin changes also have their ledger rows."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class AuditView(ReadOnlyModelView):
             column=AuditEntry.target_type,
             name="Target",
             options=[
-                (t, t) for t in ("worker", "product", "session", "job", "payment", "coin_pack")
+                (t, t)
+                for t in ("worker", "product", "session", "job", "user", "payment", "coin_pack")
             ],
         ),
         FilterEqual(column=AuditEntry.target_id, name="Target id"),

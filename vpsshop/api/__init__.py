@@ -5,6 +5,7 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 from vpsshop.api import (  # noqa: E402,F401
+    account_routes,
     admin_routes,
     auth_routes,
     billing_routes,

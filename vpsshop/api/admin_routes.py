@@ -62,6 +62,9 @@ def admin_user_json(user: User) -> dict[str, Any]:
         "coins": user.coins,
         "is_admin": user.is_admin,
         "created_at": iso(user.created_at),
+        "suspended": user.is_suspended,
+        "suspended_reason": user.suspended_reason,
+        "two_factor": user.has_2fa,
     }
 
 

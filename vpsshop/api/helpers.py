@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from vpsshop.errors import Forbidden, Unauthorized, ValidationError
 from vpsshop.login import bearer_token
+from vpsshop.services.two_factor import admin_needs_2fa
 
 
 def _require_token_user() -> None:
@@ -39,6 +40,11 @@ def admin_required(view: Callable) -> Callable:
         _require_token_user()
         if not current_user.is_admin:
             raise Forbidden("This needs an admin account.")
+        if admin_needs_2fa(current_user):
+            raise Forbidden(
+                "Admins must turn on two-factor sign-in first (account page, Two-factor).",
+                code="2fa_required",
+            )
         return view(*args, **kwargs)
 
     return wrapper

@@ -62,11 +62,34 @@ class ErrorBody(ResponseModel):
 
 
 class TokenRequest(RequestModel):
-    # Other fields (an OTP, a token name) are for the accounts work; wrong credentials of
-    # any shape are one answer, 401 invalid_credentials.
+    # Wrong credentials of any shape are one answer, 401 invalid_credentials; the
+    # two-factor code and the token's name are checked by their services.
     model_config = ConfigDict(extra="allow", strict=True)
     email: Checked({"type": "string", "format": "email"}) = None
     password: Checked(STRING) = None
+    otp: Checked(STRING) = None
+    name: Checked(STRING) = None
+
+
+class PasswordRequest(RequestModel):
+    password: Checked(STRING) = None
+
+
+class CodeRequest(RequestModel):
+    code: Checked(STRING) = None
+
+
+class PasswordAndCodeRequest(RequestModel):
+    password: Checked(STRING) = None
+    code: Checked(STRING) = None
+
+
+class SuspendRequest(RequestModel):
+    error_codes: ClassVar[dict[str, FieldError]] = {
+        "stop_sessions": ("invalid_stop_sessions", "stop_sessions must be true or false."),
+    }
+    reason: Checked(STRING) = None
+    stop_sessions: bool = False
 
 
 class TokenBody(ResponseModel):

@@ -1,7 +1,7 @@
 """Account forms (Flask-WTF, CSRF-protected)."""
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SubmitField
+from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from vpsshop.services.accounts import EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN
@@ -30,6 +30,21 @@ class LoginForm(FlaskForm):
         render_kw=CURRENT_PASSWORD,
     )
     submit = SubmitField("Sign in")
+
+
+class LoginCodeForm(FlaskForm):
+    code = StringField(
+        "Code from your authenticator app, or a recovery code",
+        validators=[DataRequired(), Length(max=32)],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "text",
+            "autocapitalize": "characters",
+            "spellcheck": "false",
+            "autofocus": True,
+        },
+    )
+    submit = SubmitField("Verify and sign in")
 
 
 class RegisterForm(FlaskForm):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from vpsshop import pending_login
 from vpsshop.auth import bp
-from vpsshop.auth.forms import LoginForm, LogoutForm, RegisterForm
+from vpsshop.auth.forms import LoginCodeForm, LoginForm, LogoutForm, RegisterForm
 from vpsshop.auth.safe_redirect import safe_next_path
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db
-from vpsshop.services import accounts
+from vpsshop.services import accounts, activity, two_factor
+from vpsshop.services.activity import ActivityKind
 
 GENERIC_LOGIN_ERROR = "Wrong email or password."
 # The one answer to a sign-up, whether the address was new or had an account already:
@@ -26,28 +28,86 @@ def home_of(user) -> str:
     return url_for("admin.index") if user.is_admin else url_for("shop.catalogue")
 
 
-def _start_session(user) -> None:
+def suspended_message(user) -> str:
+    return f"This account is suspended: {user.suspended_reason}. Contact the shop's operators."
+
+
+def _start_session(user, next_path: str | None, notice: str | None = None):
+    """Sign ``user`` in (both steps done), or show why a suspended account cannot."""
+    if user.is_suspended:
+        session.clear()
+        flash(suspended_message(user), "error")
+        return render_template("auth/login.html", form=LoginForm()), 403
     # A fresh session at login: nothing planted before sign-in survives it.
     session.clear()
     login_user(user)
+    activity.record(user.id, ActivityKind.SIGN_IN, "web")
+    db.session.commit()
+    flash("Signed in.", "success")
+    if notice:
+        flash(notice, "info")
+    return redirect(next_path or home_of(user))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
+    """Step one: email and password. A wrong password gets the same answer whether or not
+    the account has two-factor sign-in; a right one of such an account leads to step two
+    and signs nobody in by itself."""
     next_path = safe_next_path(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(next_path or home_of(current_user))
+    if request.method == "GET":
+        pending_login.clear()  # "start over" from the code step
     form = LoginForm()
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is None:
+            accounts.record_failed_sign_in(form.email.data, "wrong email or password")
             flash(GENERIC_LOGIN_ERROR, "error")
             return render_template("auth/login.html", form=form), 401
-        _start_session(user)
-        flash("Signed in.", "success")
-        return redirect(next_path or home_of(user))
+        if user.has_2fa:
+            pending_login.start(user, next_path)
+            return redirect(url_for("auth.login_code"))
+        return _start_session(user, next_path)
     status = 400 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form), status
+
+
+WRONG_CODE = "That code is not right, or it was used already. Try the next one."
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def login_code():
+    """Step two: the authenticator's code (or a recovery code) of the account whose
+    password was right a few minutes ago in this browser."""
+    if current_user.is_authenticated:
+        return redirect(home_of(current_user))
+    user = pending_login.pending_user()
+    if user is None:
+        pending_login.clear()
+        if request.method == "POST":
+            flash("The sign-in took too long or changed. Start again.", "info")
+        return redirect(url_for("auth.login"))
+    form = LoginCodeForm()
+    if form.validate_on_submit():
+        try:
+            used = two_factor.check_code(user, form.code.data)
+        except two_factor.WrongCode:
+            db.session.rollback()
+            accounts.record_failed_sign_in(user.email, "wrong two-factor code")
+            form.code.errors.append(WRONG_CODE)
+            return render_template("auth/login_code.html", form=form), 401
+        next_path = safe_next_path(pending_login.pending_next())
+        notice = None
+        if used == "recovery":
+            notice = (
+                f"Signed in with a recovery code: {two_factor.remaining_recovery_codes(user)} "
+                "left. Each works once."
+            )
+        return _start_session(user, next_path, notice)
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/login_code.html", form=form), status
 
 
 @bp.route("/register", methods=["GET", "POST"])

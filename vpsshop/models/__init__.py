@@ -1,5 +1,6 @@
 """Database models, one module per domain."""
 
+from vpsshop.models.account import ActivityEvent, RecoveryCode
 from vpsshop.models.audit import AuditEntry
 from vpsshop.models.billing import CoinPack, Payment, PaymentStatus, StripeEvent
 from vpsshop.models.ledger import CoinTransaction, TransactionKind
@@ -10,6 +11,7 @@ from vpsshop.models.worker import Worker, WorkerStatus
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ActivityEvent",
     "ApiToken",
     "AuditEntry",
     "CoinPack",
@@ -17,6 +19,7 @@ __all__ = [
     "FINAL_STATUSES",
     "Payment",
     "PaymentStatus",
+    "RecoveryCode",
     "SessionStatus",
     "StripeEvent",
     "TransactionKind",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsshop.extensions import db
@@ -34,6 +34,23 @@ class User(UserMixin, db.Model):
     # Bumped on password change so that old login cookies stop working.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Two-factor sign-in (services/two_factor.py): the TOTP secret, encrypted; set at
+    # setup, in force once ``totp_enabled_at`` is set. The last accepted time step makes
+    # each code usable once.
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Suspension (services/suspension.py): set while an admin has suspended the account.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_reason: Mapped[str | None] = mapped_column(String(500))
+
+    @property
+    def has_2fa(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"
@@ -53,5 +70,10 @@ class ApiToken(db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     # SHA-256 of the token; the token itself is shown once and never stored.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The owner's label for it ("laptop", "CI"); empty for old tokens.
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Written at most once a minute (services/tokens.py), never on every request.
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None: valid until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from vpsshop.errors import Conflict, ValidationError
 from vpsshop.extensions import db
-from vpsshop.models import ApiToken, User
+from vpsshop.models import User
+from vpsshop.services import activity
+from vpsshop.services.activity import ActivityKind
 from vpsshop.services.passwords import hash_password, needs_rehash, verify_password
 from vpsshop.services.text import is_storable
+from vpsshop.services.tokens import revoke_all_tokens
 
 EMAIL_MAX = 254
 PASSWORD_MIN = 8
@@ -90,6 +93,24 @@ def sign_up(email: str, password: str) -> User | None:
     return _insert_user(email, password_hash, is_admin=False)
 
 
+def find_user(email: object) -> User | None:
+    """The account of ``email`` (any spelling that normalises to it), or None."""
+    try:
+        email = normalise_email(email)
+    except ValidationError:
+        return None
+    return db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+
+
+def record_failed_sign_in(email: object, detail: str) -> None:
+    """A failed sign-in in the activity of the account whose email was tried, if there is
+    one (nothing for unknown addresses). Commits: the refusal that follows rolls back."""
+    user = find_user(email)
+    if user is not None:
+        activity.record(user.id, ActivityKind.SIGN_IN_FAILED, detail)
+        db.session.commit()
+
+
 def authenticate(email: object, password: object) -> User | None:
     """The user for these credentials, or ``None`` for any mismatch."""
     try:
@@ -115,4 +136,5 @@ def change_password(user: User, new_password: str) -> None:
     """Set a new password and end every other login and API token; the caller commits."""
     user.password_hash = hash_password(check_password_rules(new_password))
     user.session_version += 1
-    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    revoke_all_tokens(user.id)
+    activity.record(user.id, ActivityKind.PASSWORD_CHANGED)

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from vpsshop.extensions import db
-from vpsshop.models import VpsSession, Worker
+from vpsshop.models import User, VpsSession, Worker
 from vpsshop.services import crypto
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ DEFAULT_BATCH_SIZE = 500
 ENCRYPTED_COLUMNS: list[tuple[str, type, InstrumentedAttribute]] = [
     ("vps_sessions.rdp_password_encrypted", VpsSession, VpsSession.rdp_password_encrypted),
     ("workers.token_encrypted", Worker, Worker.token_encrypted),
+    ("users.totp_secret_encrypted", User, User.totp_secret_encrypted),
 ]
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from vpsshop.errors import InsufficientCoins, NotFound, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import CoinTransaction, TransactionKind, User, VpsSession
+from vpsshop.services import audit
 from vpsshop.services.text import required_text
 from vpsshop.services.versions import COVERED
 
@@ -153,7 +154,20 @@ def adjust(
     operations = {"add": add, "sub": sub, "set": set_balance}
     if op not in operations:
         raise ValidationError("The operation must be add, sub or set.", code="invalid_op")
-    return operations[op](user_id, amount, reason=reason, actor_id=actor_id)
+    entry = operations[op](user_id, amount, reason=reason, actor_id=actor_id)
+    # The ledger row says what changed; the audit log says so beside every other admin act.
+    audit.record(
+        actor_id,
+        f"coins.{op}",
+        "user",
+        user_id,
+        amount=amount,
+        delta=entry.delta,
+        balance_after=entry.balance_after,
+        reason=entry.reason,
+        ledger_id=entry.id,
+    )
+    return entry
 
 
 def charge(user_id: uuid.UUID, amount: int, *, session_id: uuid.UUID) -> CoinTransaction:

@@ -20,7 +20,8 @@ from vpsshop.errors import (
 from vpsshop.extensions import db
 from vpsshop.models import SessionStatus, User, VpsProduct, VpsSession
 from vpsshop.models.types import utcnow
-from vpsshop.services import ledger, payments, workers
+from vpsshop.services import activity, ledger, payments, workers
+from vpsshop.services.activity import ActivityKind
 from vpsshop.services.session_jobs import enqueue_session_job
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def purchase(
         db.session.add(session)
         db.session.flush()
         ledger.charge(user.id, product.price_coins, session_id=session.id)
+        activity.record(user.id, ActivityKind.PURCHASE, product.name)
         db.session.commit()
     except IntegrityError:
         # The same idempotency key raced us and won: answer with its session.
