@@ -78,11 +78,13 @@ def register_blueprints(app: Flask) -> None:
     from vpsshop.admin import init_admin
     from vpsshop.api import bp as api_bp
     from vpsshop.auth import bp as auth_bp
+    from vpsshop.coins import bp as coins_bp
     from vpsshop.ops import bp as ops_bp
     from vpsshop.shop import bp as shop_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(shop_bp)
+    app.register_blueprint(coins_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops_bp)
     csrf.exempt(api_bp)  # the API authenticates with Bearer tokens, not cookies

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from vpsshop.extensions import db as _db
 from vpsshop.queue import get_queue
+from vpsshop.services import vouchers
 
 
 def snapshot() -> dict[str, list]:
@@ -27,7 +28,15 @@ def world(admin, make_user, make_worker, make_product, make_session, recording_n
     worker = make_worker(recording_node.url)
     product = make_product([worker])
     session = make_session(customer, product, worker, status="provisioning")
-    return {"customer": customer, "worker": worker, "product": product, "session": session}
+    (voucher,) = vouchers.create_vouchers(coins=5, actor_id=None)
+    _db.session.commit()
+    return {
+        "customer": customer,
+        "worker": worker,
+        "product": product,
+        "session": session,
+        "voucher": voucher,
+    }
 
 
 def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
@@ -62,6 +71,9 @@ def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
         ("/admin/sessions/delete/", {"id": session.id}),
         ("/admin/jobs/requeue/", {"job_id": failed_job_id}),
         ("/admin/jobs/delete/", {"job_id": failed_job_id}),
+        ("/admin/vouchers/new/", {"coins": 5, "max_redemptions": 1, "count": 2}),
+        ("/admin/vouchers/deactivate/", {"id": world["voucher"].id}),
+        ("/admin/vouchers/delete/", {"id": world["voucher"].id}),
     ]
 
 

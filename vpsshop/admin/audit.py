@@ -30,7 +30,9 @@ class AuditView(ReadOnlyModelView):
         FilterEqual(
             column=AuditEntry.target_type,
             name="Target",
-            options=[(t, t) for t in ("worker", "product", "session", "job")],
+            options=[
+                (t, t) for t in ("worker", "product", "session", "job", "voucher", "voucher_batch")
+            ],
         ),
         FilterEqual(column=AuditEntry.target_id, name="Target id"),
         DayFromFilter(column=AuditEntry.created_at, name="Date"),

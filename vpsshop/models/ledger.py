@@ -19,6 +19,8 @@ class TransactionKind(enum.StrEnum):
     ADMIN_SET = "admin_set"
     PURCHASE = "purchase"
     REFUND = "refund"
+    VOUCHER = "voucher"
+    SIGNUP = "signup"
 
 
 class CoinTransaction(db.Model):
@@ -26,6 +28,8 @@ class CoinTransaction(db.Model):
     __table_args__ = (
         Index("ix_coin_transactions_user_created", "user_id", "created_at"),
         Index("ix_coin_transactions_created_at", "created_at"),
+        # The buyer's history pages newest first by id (GET /me/transactions?before=).
+        Index("ix_coin_transactions_user_id_id", "user_id", "id"),
         # A session is charged once and refunded at most once, whatever runs twice.
         Index(
             "uq_coin_transactions_refund_per_session",
