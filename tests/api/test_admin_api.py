@@ -67,9 +67,7 @@ def _fill(rule: str, ids: dict[str, str]) -> str:
     )
 
 
-def test_access_matrix_for_every_admin_route(
-    app, api, db, make_user, make_worker, make_product
-):
+def test_access_matrix_for_every_admin_route(app, api, db, make_user, make_worker, make_product):
     customer = make_user("cust@example.com", coins=3)
     worker = make_worker()
     product = make_product([worker])
