@@ -94,7 +94,7 @@ def test_redeem_needs_a_token(client):
 
 
 def test_my_transactions_newest_first_by_keyset(db, as_user, make_user):
-    user, other = make_user(), make_user(coins=99)
+    user, _other = make_user(), make_user(coins=99)
     for amount in range(1, 8):
         ledger.add(user.id, amount, reason=f"grant {amount}")
     db.session.commit()

@@ -20,7 +20,7 @@ from vpsshop.admin.access import (
     back_to_list,
     get_or_404,
 )
-from vpsshop.admin.filters import DayFromFilter, DayUntilFilter
+from vpsshop.admin.filters import DayFromFilter, DayUntilFilter, UuidEqualFilter
 from vpsshop.admin.formatters import user_link
 from vpsshop.admin.ledger import export_text
 from vpsshop.errors import ServiceError
@@ -40,7 +40,7 @@ _FIELD_OF_ERROR = {
     "invalid_expires_at": "expires_at",
     "invalid_note": "note",
 }
-BATCH_FILTER = FilterEqual(column=Voucher.batch_id, name="Batch")
+BATCH_FILTER = UuidEqualFilter(column=Voucher.batch_id, name="Batch")
 VOUCHER_CODE_FILTER = FilterEqual(column="voucher.code", name="Voucher")
 # The redemption list's "Voucher equals" filter in a URL (named_filter_urls).
 VOUCHER_FILTER_ARG = "flt0_voucher_equals"
