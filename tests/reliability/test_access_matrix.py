@@ -13,8 +13,8 @@ from tests.conftest import FreshContextClient
 from tests.helpers import DEFAULT_PASSWORD, csrf_token_from, fresh
 from tests.reliability.conftest import fingerprint
 from vpsshop.extensions import db as _db
-from vpsshop.models import AuditEntry, CoinTransaction
-from vpsshop.services import provisioning
+from vpsshop.models import AuditEntry, CoinTransaction, VoucherRedemption
+from vpsshop.services import provisioning, vouchers
 from vpsshop.services.purchase import purchase
 
 IDENTITIES = ("anonymous", "a", "b", "admin")
@@ -28,6 +28,8 @@ ADMIN_VIEW_IDS = {
     "sessions": "session",
     "ledger": "ledger",
     "audit": "audit",
+    "vouchers": "voucher",
+    "voucher_redemptions": "redemption",
 }
 
 
@@ -62,7 +64,14 @@ def world(app, quick_user, quick_token, make_sim_node, make_worker, make_product
     # An audit row and a ledger row give the admin lists something to open.
     audit = AuditEntry(actor_id=admin.id, action="test.seed", target_type="user", target_id=a.id)
     _db.session.add(audit)
+    (voucher,) = vouchers.create_vouchers(coins=2, max_redemptions=2, actor_id=admin.id)
+    redeemed = vouchers.redeem(b.id, voucher.code)
     _db.session.commit()
+    redemption_id = _db.session.execute(
+        select(VoucherRedemption.id).where(
+            VoucherRedemption.transaction_id == redeemed.transaction.id
+        )
+    ).scalar_one()
     ledger_id = _db.session.execute(
         select(CoinTransaction.id).where(CoinTransaction.user_id == a.id).limit(1)
     ).scalar()
@@ -76,6 +85,8 @@ def world(app, quick_user, quick_token, make_sim_node, make_worker, make_product
             "worker": worker.id,
             "ledger": ledger_id,
             "audit": audit.id,
+            "voucher": voucher.id,
+            "redemption": redemption_id,
         },
     )
 
@@ -106,6 +117,7 @@ def _fill(rule, world, object_id=None) -> str:
         "product_id": world.ids["product"],
         "user_id": world.ids["a"],
         "worker_id": world.ids["worker"],
+        "voucher_id": world.ids["voucher"],
         "export_type": "csv",
     }
     path = rule.rule
