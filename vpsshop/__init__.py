@@ -81,12 +81,14 @@ def register_blueprints(app: Flask) -> None:
     from vpsshop.api.docs import docs_bp
     from vpsshop.auth import bp as auth_bp
     from vpsshop.billing import bp as billing_bp
+    from vpsshop.coins import bp as coins_bp
     from vpsshop.ops import bp as ops_bp
     from vpsshop.shop import bp as shop_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(shop_bp)
+    app.register_blueprint(coins_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(docs_bp)
     app.register_blueprint(ops_bp)

@@ -180,6 +180,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Admins without two-factor sign-in get 403 2fa_required from the admin API and are
         # sent to set it up before any admin page (vpsshop/accounts/gate.py).
         "ADMIN_REQUIRE_2FA": _bool_env("ADMIN_REQUIRE_2FA", env not in DEV_ENVIRONMENTS),
+        # Coins every self-service sign-up gets, through the ledger (services/accounts.py).
+        "SIGNUP_COINS": _int_env("SIGNUP_COINS", 0),
+        # Failed voucher codes one account may try per window (services/voucher_attempts.py).
+        "VOUCHER_MAX_FAILURES": _int_env("VOUCHER_MAX_FAILURES", 10),
+        "VOUCHER_FAILURE_WINDOW_SECONDS": _int_env("VOUCHER_FAILURE_WINDOW_SECONDS", 3600),
         # Rate limits (vpsshop/limits.py), Flask-Limiter rate strings.
         **_rate_limits(env),
     }
@@ -187,6 +192,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config["ENV_NAME"] = env
     # Two deployments sharing one Redis database keep apart by their queue's name.
     config["REDIS_KEY_PREFIX"] = config["REDIS_KEY_PREFIX"] or config["RQ_QUEUE_NAME"]
+    if not 0 <= config["SIGNUP_COINS"] <= 1_000_000_000:
+        raise RuntimeError(f"SIGNUP_COINS must be 0 or more, got {config['SIGNUP_COINS']}")
     profile = profile_from(config)
     problem = profile_problem(profile)
     if problem:

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from vpsshop.extensions import db as _db
 from vpsshop.models import Payment
 from vpsshop.queue import get_queue
+from vpsshop.services import vouchers
 
 
 def snapshot() -> dict[str, list]:
@@ -33,6 +34,7 @@ def world(admin, make_user, make_worker, make_product, make_session, recording_n
         user_id=customer.id, coins=5, amount_minor=100, currency="eur", coins_unrecovered=5
     )
     _db.session.add(payment)
+    (voucher,) = vouchers.create_vouchers(coins=5, actor_id=None)
     _db.session.commit()
     return {
         "customer": customer,
@@ -40,6 +42,7 @@ def world(admin, make_user, make_worker, make_product, make_session, recording_n
         "product": product,
         "session": session,
         "payment": payment,
+        "voucher": voucher,
     }
 
 
@@ -78,6 +81,9 @@ def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
         ("/admin/jobs/requeue/", {"job_id": failed_job_id}),
         ("/admin/jobs/delete/", {"job_id": failed_job_id}),
         ("/admin/payments/settle/", {"id": world["payment"].id, "recover": "1"}),
+        ("/admin/vouchers/new/", {"coins": 5, "max_redemptions": 1, "count": 2}),
+        ("/admin/vouchers/deactivate/", {"id": world["voucher"].id}),
+        ("/admin/vouchers/delete/", {"id": world["voucher"].id}),
     ]
 
 

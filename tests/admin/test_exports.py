@@ -10,7 +10,7 @@ import re
 import requests
 
 from tests.helpers import DEFAULT_PASSWORD, csrf_token_from
-from vpsshop.services import ledger
+from vpsshop.services import ledger, vouchers
 
 _EXPORT_LINK = re.compile(r'href="([^"]*/export/[^"]*)"')
 
@@ -44,6 +44,9 @@ def test_every_export_link_downloads_whole(
     alice = make_user("alice@example.com", coins=10)
     ledger.sub(alice.id, 4, reason="=cmd", actor_id=admin.id)
     db.session.commit()
+    (voucher,) = vouchers.create_vouchers(coins=3, note="=HYPERLINK()", actor_id=admin.id)
+    vouchers.redeem(make_user("bob@example.com").id, voucher.code)
+    db.session.commit()
     worker = make_worker()
     make_session(alice, make_product([worker]), worker)
     http = signed_in_http(live_server.url, admin.email)
@@ -62,6 +65,10 @@ def test_every_export_link_downloads_whole(
     for url, rows in downloaded.items():
         assert len(rows) > 1, (database, url, rows)  # the header and the data rows
     ledger_rows = next(rows for url, rows in downloaded.items() if "/ledger/" in url)
-    assert [row[1] for row in ledger_rows[1:]] == ["alice@example.com"] * 2
-    assert ledger_rows[1][6] == "admin@example.com"  # the debit's admin, newest first
-    assert ledger_rows[1][5] == "'=cmd"  # a formula is defused
+    assert [row[1] for row in ledger_rows[1:]] == ["bob@example.com"] + ["alice@example.com"] * 2
+    assert ledger_rows[2][6] == "admin@example.com"  # the debit's admin, newest first
+    assert ledger_rows[2][5] == "'=cmd"  # a formula is defused
+    voucher_rows = next(rows for url, rows in downloaded.items() if "/vouchers/" in url)
+    assert voucher_rows[1][0] == voucher.code and voucher_rows[1][6] == "'=HYPERLINK()"
+    redeemed = next(rows for url, rows in downloaded.items() if "/voucher_redemptions/" in url)
+    assert redeemed[1][1:] == [voucher.code, "bob@example.com", "3"]

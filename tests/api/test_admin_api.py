@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.admin.recording_node import RecordingNode
 from tests.helpers import assert_ledger_invariant
 from vpsshop.models import AuditEntry, CoinTransaction, User, VpsProduct, Worker, WorkerStatus
+from vpsshop.services import vouchers
 from vpsshop.services import workers as worker_service
 
 NODE_TOKEN = "api-node-token-s3cr3t-Yx77"
@@ -62,16 +63,24 @@ def _fill(rule: str, ids: dict[str, str]) -> str:
         rule.replace("<uuid:user_id>", ids["user"])
         .replace("<uuid:worker_id>", ids["worker"])
         .replace("<uuid:product_id>", ids["product"])
+        .replace("<uuid:voucher_id>", ids["voucher"])
     )
 
 
-def test_access_matrix_for_every_admin_route(app, api, make_user, make_worker, make_product):
+def test_access_matrix_for_every_admin_route(app, api, db, make_user, make_worker, make_product):
     customer = make_user("cust@example.com", coins=3)
     worker = make_worker()
     product = make_product([worker])
-    ids = {"user": str(customer.id), "worker": str(worker.id), "product": str(product.id)}
+    (voucher,) = vouchers.create_vouchers(coins=5, actor_id=None)
+    db.session.commit()
+    ids = {
+        "user": str(customer.id),
+        "worker": str(worker.id),
+        "product": str(product.id),
+        "voucher": str(voucher.id),
+    }
     routes = _routes(app)
-    assert len(routes) == 14  # coin packs, suspend and unsuspend included
+    assert len(routes) == 18  # coin packs, suspension and vouchers included
     for method, rule in routes:
         url = _fill(rule, ids)
         assert api(method, url, as_=None, json={}).status_code == 401, (method, rule)

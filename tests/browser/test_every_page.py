@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from tests.helpers import DEFAULT_PASSWORD
 from tests.shop.factories import add_session
 from vpsshop.models import SessionStatus
-from vpsshop.services import audit, ledger
+from vpsshop.services import audit, ledger, vouchers
 
 pytestmark = pytest.mark.browser
 
@@ -80,6 +80,8 @@ def world(db, make_user, make_worker, make_product):
     sessions[SessionStatus.FAILED] = failed
     ledger.sub(buyer.id, 1, reason="correction", actor_id=admin.id)
     audit.record(admin.id, "worker.update", "worker", worker.id, max_sessions=4)
+    (voucher,) = vouchers.create_vouchers(coins=5, max_redemptions=2, actor_id=admin.id)
+    vouchers.redeem(buyer.id, voucher.code)
     db.session.commit()
     return {"admin": admin, "buyer": buyer, "product": product, "sessions": sessions}
 
@@ -192,6 +194,7 @@ def test_every_buyer_page(live_server, page: Page, world, database, width, artif
         "/",
         f"/buy/{world['product'].id}",
         "/vps/sessions",
+        "/coins",
         *(f"/vps/sessions/{session.id}" for session in sessions.values()),
         f"/vps/sessions/{sessions[SessionStatus.READY].id}/delete",
         "/account/password",

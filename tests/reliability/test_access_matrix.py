@@ -21,8 +21,8 @@ from tests.helpers import (
 )
 from tests.reliability.conftest import FAST_TIMEOUTS, fingerprint
 from vpsshop.extensions import db as _db
-from vpsshop.models import ApiToken, AuditEntry, CoinTransaction, Payment
-from vpsshop.services import provisioning
+from vpsshop.models import ApiToken, AuditEntry, CoinTransaction, Payment, VoucherRedemption
+from vpsshop.services import provisioning, vouchers
 from vpsshop.services.purchase import purchase
 
 IDENTITIES = ("anonymous", "a", "b", "admin", "admin_no2fa")
@@ -49,6 +49,8 @@ ADMIN_VIEW_IDS = {
     "sessions": "session",
     "ledger": "ledger",
     "audit": "audit",
+    "vouchers": "voucher",
+    "voucher_redemptions": "redemption",
 }
 
 
@@ -94,7 +96,14 @@ def world(app, quick_user, quick_token, make_sim_node, make_worker, make_product
     _db.session.add(audit)
     payment = Payment(user_id=a.id, coins=10, amount_minor=100, currency="eur")
     _db.session.add(payment)
+    (voucher,) = vouchers.create_vouchers(coins=2, max_redemptions=2, actor_id=admin.id)
+    redeemed = vouchers.redeem(b.id, voucher.code)
     _db.session.commit()
+    redemption_id = _db.session.execute(
+        select(VoucherRedemption.id).where(
+            VoucherRedemption.transaction_id == redeemed.transaction.id
+        )
+    ).scalar_one()
     ledger_id = _db.session.execute(
         select(CoinTransaction.id).where(CoinTransaction.user_id == a.id).limit(1)
     ).scalar()
@@ -116,6 +125,8 @@ def world(app, quick_user, quick_token, make_sim_node, make_worker, make_product
             "ledger": ledger_id,
             "audit": audit.id,
             "payment": payment.id,
+            "voucher": voucher.id,
+            "redemption": redemption_id,
         },
     )
 
@@ -151,6 +162,7 @@ def _fill(rule, world, object_id=None) -> str:
         "worker_id": world.ids["worker"],
         "payment_id": world.ids["payment"],
         "token_id": world.ids["token"],
+        "voucher_id": world.ids["voucher"],
         "export_type": "csv",
     }
     path = rule.rule

@@ -16,6 +16,7 @@ from tests.helpers import csrf_token_from, get_csrf_token
 from tests.reliability.conftest import fingerprint
 from vpsshop.extensions import db as _db
 from vpsshop.models import ActivityEvent
+from vpsshop.services import vouchers
 from vpsshop.services.purchase import purchase
 
 SETTINGS = settings(
@@ -98,6 +99,19 @@ JSON_ENDPOINTS = {
             "is_active",
             "worker_ids",
         ),
+    ),
+    "api.redeem_voucher": ("POST", "/api/v1/vouchers/redeem", "user", ("code",)),
+    "api.admin_create_vouchers": (
+        "POST",
+        "/api/v1/admin/vouchers",
+        "admin",
+        ("coins", "max_redemptions", "expires_at", "code", "count", "note"),
+    ),
+    "api.admin_deactivate_voucher": (
+        "POST",
+        "/api/v1/admin/vouchers/{voucher}/deactivate",
+        "admin",
+        (),
     ),
     "api.admin_update_product": (
         "PATCH",
@@ -192,12 +206,15 @@ def world(app, client, quick_user, make_worker, make_product, quick_token, close
     other = quick_user("other@example.com", coins=10)
 
     session = purchase(other, product.id)
+    (voucher,) = vouchers.create_vouchers(coins=5, code="REAL-CODE", actor_id=None)
+    _db.session.commit()
     return SimpleNamespace(
         ids={
             "user": user.id,
             "worker": worker.id,
             "product": product.id,
             "session": session.id,
+            "voucher": voucher.id,
         },
         tokens={"admin": quick_token(admin), "user": quick_token(user)},
         admin=admin,
@@ -421,6 +438,23 @@ def test_purchase_form_refuses_bad_keys_inline(app, client, login, world):
         response = client.post(f"/buy/{world.product.id}", data=data)
         if response.status_code == 302:  # a well-formed key: a real purchase
             return
+        _page_refusal(response)
+        assert fingerprint() == before
+
+    check()
+
+
+def test_redeem_form_refuses_bad_codes_inline(app, client, login, world):
+    login(world.user)
+    token = csrf_token_from(client.get("/coins").get_data(as_text=True))
+
+    @SETTINGS
+    @given(code=form_text, extra=st.dictionaries(st.text(max_size=8), form_text, max_size=2))
+    def check(code, extra):
+        # Each example starts below the failure limit: what is checked is the answer.
+        app.extensions["redis"].flushdb()
+        before = fingerprint()
+        response = client.post("/coins/redeem", data={**extra, "csrf_token": token, "code": code})
         _page_refusal(response)
         assert fingerprint() == before
 

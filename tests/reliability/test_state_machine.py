@@ -1,4 +1,5 @@
-"""Random lifecycles (Hypothesis state machine): the money and capacity invariants hold."""
+"""Random lifecycles (Hypothesis state machine): the money, capacity and voucher invariants
+hold, purchases and voucher redemptions mixed."""
 
 from __future__ import annotations
 
@@ -21,9 +22,17 @@ from tests.conftest import TEST_REDIS_URL, _truncate_all
 from tests.helpers import assert_ledger_invariant
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db as _db
-from vpsshop.models import ACTIVE_STATUSES, Payment, User, VpsProduct, VpsSession, Worker
+from vpsshop.models import (
+    ACTIVE_STATUSES,
+    Payment,
+    User,
+    Voucher,
+    VpsProduct,
+    VpsSession,
+    Worker,
+)
 from vpsshop.models.types import utcnow
-from vpsshop.services import accounts, ledger, payments, stripe_webhooks, sweeper
+from vpsshop.services import accounts, ledger, payments, stripe_webhooks, sweeper, vouchers
 from vpsshop.services.purchase import purchase
 from vpsshop.services.sessions import request_delete
 
@@ -87,6 +96,24 @@ def _check_invariants() -> None:
         )
     ).all()
     assert not holds, f"holds that differ from the payments: {holds}"
+    # Each voucher: its count of uses is its redemption rows, never above its maximum, and
+    # each redemption's ledger row credited exactly the voucher's coins.
+    miscounted = _db.session.execute(
+        text(
+            "SELECT v.code FROM vouchers v LEFT JOIN voucher_redemptions r "
+            "ON r.voucher_id = v.id GROUP BY v.id, v.code, v.redemptions, v.max_redemptions "
+            "HAVING count(r.id) <> v.redemptions OR v.redemptions > v.max_redemptions"
+        )
+    ).all()
+    assert not miscounted, f"vouchers miscounted or over-redeemed: {miscounted}"
+    wrong_credit = _db.session.execute(
+        text(
+            "SELECT r.id FROM voucher_redemptions r JOIN vouchers v ON v.id = r.voucher_id "
+            "JOIN coin_transactions t ON t.id = r.transaction_id "
+            "WHERE t.kind <> 'voucher' OR t.delta <> v.coins OR t.user_id <> r.user_id"
+        )
+    ).all()
+    assert not wrong_credit, f"redemptions credited wrongly: {wrong_credit}"
     _db.session.rollback()
 
 
@@ -128,6 +155,15 @@ def test_random_lifecycles_keep_the_invariants(app, make_sim_node, run_jobs):
             _db.session.flush()
             for user in self.users:  # enough for a few purchases before any grant
                 ledger.add(user.id, 9, reason="starting coins")
+            # A single-use code, a code for both users and one that is deactivated.
+            self.codes = [
+                vouchers.create_vouchers(coins=coins, max_redemptions=uses, actor_id=None)[0].code
+                for coins, uses in ((4, 1), (3, 2), (5, 2))
+            ]
+            gone = _db.session.execute(
+                select(Voucher).where(Voucher.code == self.codes[2])
+            ).scalar_one()
+            vouchers.deactivate(gone, actor_id=None)
             _db.session.commit()
             self.user_ids = [u.id for u in self.users]
             self.product_ids = [p.id for p in self.products]
@@ -158,6 +194,22 @@ def test_random_lifecycles_keep_the_invariants(app, make_sim_node, run_jobs):
                 _db.session.rollback()
                 return
             self.session_ids.append(session.id)
+
+        @rule(
+            user=st.integers(0, 1),
+            code=st.integers(0, 2) | st.just(-1),
+            typed=st.sampled_from([str, str.lower, lambda c: f"  {c.replace('-', ' ')} "]),
+        )
+        def redeem(self, user, code, typed):
+            raw = "WRONG-CODE-0000" if code < 0 else typed(self.codes[code])
+            try:
+                vouchers.redeem(self.user_ids[user], raw)
+            except ServiceError as refusal:  # unknown, used up, twice, or rate limited
+                _db.session.rollback()
+                event(f"redeem refused: {refusal.code}")
+                return
+            _db.session.commit()
+            event("redeemed")
 
         @rule(node=st.integers(0, 1), mode=st.sampled_from(NODE_MODES))
         def node_behaviour(self, node, mode):

@@ -59,7 +59,7 @@ def test_catalogue_shows_sold_out_and_buy_buttons(
     on_sale = make_product([free], name="Free One")
     owner = make_user()
     add_session(owner, sold_out, SessionStatus.PROVISIONING, worker_id=full.id)
-    login(make_user())
+    login(make_user(coins=5))
     html = client.get("/").get_data(as_text=True)
     assert "Sold out" in html
     assert f'href="/buy/{on_sale.id}"' in html
@@ -435,7 +435,7 @@ def test_catalogue_follows_sign_in_and_mount_point(
     buy = f'href="/buy/{product.id}"'
     for _ in range(2):
         assert "Sign in to buy" in client.get("/").get_data(as_text=True)
-    login(make_user())
+    login(make_user(coins=5))
     for _ in range(2):
         html = client.get("/").get_data(as_text=True)
         assert buy in html and "Sign in to buy" not in html

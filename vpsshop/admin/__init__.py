@@ -16,6 +16,8 @@ from vpsshop.models import (
     Payment,
     StripeEvent,
     User,
+    Voucher,
+    VoucherRedemption,
     VpsProduct,
     VpsSession,
     Worker,
@@ -33,6 +35,7 @@ def init_admin(app: Flask) -> Admin:
     from vpsshop.admin.products import ProductView
     from vpsshop.admin.sessions import SessionView
     from vpsshop.admin.users import UserView
+    from vpsshop.admin.vouchers import RedemptionView, VoucherView
     from vpsshop.admin.workers import WorkerView
 
     # Our own script for the admin pages; Bootstrap and jQuery come from Flask-Admin itself.
@@ -55,6 +58,12 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(ProductView(VpsProduct, db, name="Products", endpoint="products"))
     admin.add_view(UserView(User, db, name="Users", endpoint="users"))
     admin.add_view(CoinLedgerView(CoinTransaction, db, name="Coin ledger", endpoint="ledger"))
+    admin.add_view(VoucherView(Voucher, db, name="Vouchers", endpoint="vouchers"))
+    admin.add_view(
+        RedemptionView(
+            VoucherRedemption, db, name="Voucher redemptions", endpoint="voucher_redemptions"
+        )
+    )
     admin.add_view(SessionView(VpsSession, db, name="Sessions", endpoint="sessions"))
     admin.add_view(JobsView(name="Jobs", endpoint="jobs"))
     admin.add_view(CoinPackView(CoinPack, db, name="Coin packs", endpoint="coin_packs"))

@@ -32,7 +32,17 @@ class AuditView(ReadOnlyModelView):
             name="Target",
             options=[
                 (t, t)
-                for t in ("worker", "product", "session", "job", "user", "payment", "coin_pack")
+                for t in (
+                    "worker",
+                    "product",
+                    "session",
+                    "job",
+                    "user",
+                    "payment",
+                    "coin_pack",
+                    "voucher",
+                    "voucher_batch",
+                )
             ],
         ),
         FilterEqual(column=AuditEntry.target_id, name="Target id"),

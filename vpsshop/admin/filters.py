@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
 from flask_admin.model.filters import BaseDateFilter
 
 
@@ -31,3 +32,17 @@ class DayUntilFilter(BaseSQLAFilter, BaseDateFilter):
 
     def operation(self) -> str:
         return "on or before"
+
+
+class UuidEqualFilter(FilterEqual):
+    """Rows whose UUID column equals the value (SQLite binds only ``uuid.UUID`` values)."""
+
+    def validate(self, value: str) -> bool:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            return False
+        return True
+
+    def clean(self, value: str) -> uuid.UUID:
+        return uuid.UUID(value)

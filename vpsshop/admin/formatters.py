@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,8 @@ from flask import url_for
 from flask_admin.model import typefmt
 from markupsafe import Markup, escape
 
+from vpsshop.extensions import db
+from vpsshop.models import Voucher
 from vpsshop.wording import time_tag
 
 # A UUID is told apart by its first 8 characters on a page; the tooltip has it whole.
@@ -90,7 +93,18 @@ _TARGET_PAGES: dict[str, Callable[[str], str]] = {
     "product": lambda target: url_for("products.edit_view", id=target),
     "session": session_href,
     "job": lambda target: url_for("jobs.index"),
+    "voucher": lambda target: url_for("vouchers.index_view", search=_voucher_code(target)),
+    "voucher_batch": lambda target: url_for("vouchers.index_view", flt0_batch_equals=target),
 }
+
+
+def _voucher_code(voucher_id: str) -> str:
+    # The audit trail names a voucher by id; the list is searched by its code.
+    try:
+        voucher = db.session.get(Voucher, uuid.UUID(voucher_id))
+    except ValueError:
+        voucher = None
+    return voucher.code if voucher is not None else voucher_id
 
 
 def target_link(view: Any, context: Any, model: Any, name: str) -> Markup | str:

@@ -22,7 +22,9 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
-def _export_text(attribute: str):
+def export_text(attribute: str):
+    """An export formatter: the row's dotted ``attribute`` as plain, formula-safe text."""
+
     def formatter(view: Any, context: Any, model: Any, name: str) -> Any:
         value: Any = model
         for part in attribute.split("."):
@@ -72,7 +74,7 @@ class CoinLedgerView(ReadOnlyModelView):
     }
     column_searchable_list = ["user.email"]
     column_formatters_export = {
-        "user.email": _export_text("user.email"),
-        "actor.email": _export_text("actor.email"),
-        "reason": _export_text("reason"),
+        "user.email": export_text("user.email"),
+        "actor.email": export_text("actor.email"),
+        "reason": export_text("reason"),
     }

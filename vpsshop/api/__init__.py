@@ -7,8 +7,10 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 from vpsshop.api import (  # noqa: E402,F401
     account_routes,
     admin_routes,
+    admin_voucher_routes,
     auth_routes,
     billing_routes,
+    coin_routes,
     docs,
     errors,
     vps_routes,

@@ -28,7 +28,7 @@ from vpsshop.api.schemas import (
     WorkerBody,
     WorkersBody,
 )
-from vpsshop.api.serializers import iso
+from vpsshop.api.serializers import iso, my_transaction_json
 from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import CoinTransaction, User, VpsProduct, Worker
@@ -69,17 +69,11 @@ def admin_user_json(user: User) -> dict[str, Any]:
 
 
 def transaction_json(entry: CoinTransaction) -> dict[str, Any]:
-    """One ledger row."""
+    """One ledger row, with whose it is and which admin made it."""
     return {
-        "id": entry.id,
+        **my_transaction_json(entry),
         "user_id": str(entry.user_id),
-        "delta": entry.delta,
-        "balance_after": entry.balance_after,
-        "kind": entry.kind,
-        "reason": entry.reason,
         "actor_id": str(entry.actor_id) if entry.actor_id else None,
-        "session_id": str(entry.session_id) if entry.session_id else None,
-        "created_at": iso(entry.created_at),
     }
 
 

@@ -1,11 +1,11 @@
-"""JSON shapes of products and sessions for the buyer's API (DESIGN.md "HTTP interface")."""
+"""JSON shapes of the buyer's API (DESIGN.md "HTTP interface" and "Money in")."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from vpsshop.models import VpsProduct, VpsSession
+from vpsshop.models import CoinTransaction, Voucher, VpsProduct, VpsSession
 from vpsshop.services import sessions as session_service
 
 
@@ -47,4 +47,33 @@ def session_json(session: VpsSession) -> dict[str, Any]:
         "expires_at": iso(session.expires_at),
         "error": session.error,
         "credentials": credentials,
+    }
+
+
+def my_transaction_json(entry: CoinTransaction) -> dict[str, Any]:
+    """One ledger row as its owner sees it (``GET /me/transactions``)."""
+    return {
+        "id": entry.id,
+        "delta": entry.delta,
+        "balance_after": entry.balance_after,
+        "kind": entry.kind,
+        "reason": entry.reason,
+        "session_id": str(entry.session_id) if entry.session_id else None,
+        "created_at": iso(entry.created_at),
+    }
+
+
+def voucher_json(voucher: Voucher) -> dict[str, Any]:
+    """A voucher as the admin API shows it (DESIGN.md's fields, its note and creation)."""
+    return {
+        "id": str(voucher.id),
+        "code": voucher.code,
+        "coins": voucher.coins,
+        "max_redemptions": voucher.max_redemptions,
+        "redemptions": voucher.redemptions,
+        "expires_at": iso(voucher.expires_at),
+        "is_active": voucher.is_active,
+        "note": voucher.note,
+        "batch_id": str(voucher.batch_id),
+        "created_at": iso(voucher.created_at),
     }

@@ -7,6 +7,7 @@ from vpsshop.models.ledger import CoinTransaction, TransactionKind
 from vpsshop.models.product import VpsProduct, vps_product_workers
 from vpsshop.models.session import ACTIVE_STATUSES, FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.models.user import ApiToken, User
+from vpsshop.models.voucher import Voucher, VoucherRedemption
 from vpsshop.models.worker import Worker, WorkerStatus
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "User",
     "VpsProduct",
     "VpsSession",
+    "Voucher",
+    "VoucherRedemption",
     "Worker",
     "WorkerStatus",
     "vps_product_workers",

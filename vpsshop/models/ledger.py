@@ -21,6 +21,8 @@ class TransactionKind(enum.StrEnum):
     REFUND = "refund"
     TOPUP = "topup"
     TOPUP_REVERSAL = "topup_reversal"
+    VOUCHER = "voucher"
+    SIGNUP = "signup"
 
 
 class CoinTransaction(db.Model):
@@ -31,6 +33,7 @@ class CoinTransaction(db.Model):
         # The admin list's sort and filters, a user's own history by id; migration 0009.
         Index("ix_coin_transactions_created_id", "created_at", "id"),
         Index("ix_coin_transactions_kind_created", "kind", "created_at", "id"),
+        # The buyer's history pages newest first by id (GET /me/transactions?before=).
         Index("ix_coin_transactions_user_id_id", "user_id", "id"),
         # A session is charged once and refunded at most once, whatever runs twice.
         Index(

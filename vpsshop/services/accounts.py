@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from vpsshop.errors import Conflict, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import User
-from vpsshop.services import activity
+from vpsshop.services import activity, ledger
 from vpsshop.services.activity import ActivityKind
 from vpsshop.services.passwords import hash_password, needs_rehash, verify_password
 from vpsshop.services.text import is_storable
@@ -81,8 +82,9 @@ def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
 
 
 def sign_up(email: str, password: str) -> User | None:
-    """A self-service sign-up: the new user (zero coins; the caller commits), or None
-    when the email is taken, which leaves that account as it was.
+    """A self-service sign-up: the new user (with ``SIGNUP_COINS`` credited through the
+    ledger; the caller commits), or None when the email is taken, which leaves that
+    account as it was.
 
     The caller answers both outcomes alike, so the sign-up form tells nobody which
     addresses have accounts; the password is hashed in both, so they take as long.
@@ -90,7 +92,12 @@ def sign_up(email: str, password: str) -> User | None:
     """
     email = normalise_email(email)
     password_hash = hash_password(check_password_rules(password))
-    return _insert_user(email, password_hash, is_admin=False)
+    user = _insert_user(email, password_hash, is_admin=False)
+    welcome = current_app.config["SIGNUP_COINS"]
+    if user is not None and welcome > 0:
+        db.session.flush()
+        ledger.credit_signup(user.id, welcome)
+    return user
 
 
 def find_user(email: object) -> User | None:

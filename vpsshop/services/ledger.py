@@ -179,6 +179,20 @@ def charge(user_id: uuid.UUID, amount: int, *, session_id: uuid.UUID) -> CoinTra
     )
 
 
+def credit_voucher(user_id: uuid.UUID, amount: int, *, code: str) -> CoinTransaction:
+    """Credit a redeemed voucher's coins (services/vouchers.py holds the once-only rules)."""
+    amount = check_amount(amount, allow_zero=False)
+    balance = _credit(user_id, amount)
+    return _record(user_id, amount, balance, TransactionKind.VOUCHER, f"voucher {code}")
+
+
+def credit_signup(user_id: uuid.UUID, amount: int) -> CoinTransaction:
+    """Credit the welcome coins of a self-service sign-up (``SIGNUP_COINS``)."""
+    amount = check_amount(amount, allow_zero=False)
+    balance = _credit(user_id, amount)
+    return _record(user_id, amount, balance, TransactionKind.SIGNUP, "welcome coins")
+
+
 def refund(session: VpsSession, reason: str) -> CoinTransaction | None:
     """Give back what ``session`` cost, once: ``None`` when it was refunded already."""
     if session.ready_at is not None:
