@@ -4,6 +4,7 @@ from vpsshop.models.audit import AuditEntry
 from vpsshop.models.ledger import CoinTransaction, TransactionKind
 from vpsshop.models.product import VpsProduct, vps_product_workers
 from vpsshop.models.session import ACTIVE_STATUSES, FINAL_STATUSES, SessionStatus, VpsSession
+from vpsshop.models.session_time import SessionExtension, WaitlistEntry, WaitlistStatus
 from vpsshop.models.user import ApiToken, User
 from vpsshop.models.worker import Worker, WorkerStatus
 
@@ -13,11 +14,14 @@ __all__ = [
     "AuditEntry",
     "CoinTransaction",
     "FINAL_STATUSES",
+    "SessionExtension",
     "SessionStatus",
     "TransactionKind",
     "User",
     "VpsProduct",
     "VpsSession",
+    "WaitlistEntry",
+    "WaitlistStatus",
     "Worker",
     "WorkerStatus",
     "vps_product_workers",

@@ -19,6 +19,7 @@ class TransactionKind(enum.StrEnum):
     ADMIN_SET = "admin_set"
     PURCHASE = "purchase"
     REFUND = "refund"
+    EXTEND = "extend"
 
 
 class CoinTransaction(db.Model):
