@@ -132,6 +132,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # How often every worker moves due scheduled jobs (enqueue_in/at) into the queue.
         "SCHEDULER_TICK_SECONDS": _float_env("SCHEDULER_TICK_SECONDS", 1.0),
         "TRUST_PROXY_HOPS": _int_env("TRUST_PROXY_HOPS", 0),
+        # A waitlist entry leaves the line after this many hours (services/waitlist.py).
+        "WAITLIST_HOURS": _float_env("WAITLIST_HOURS", 24.0),
+        # The session page warns and offers the extension this long before the end.
+        "ENDING_SOON_MINUTES": _int_env("ENDING_SOON_MINUTES", 10),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

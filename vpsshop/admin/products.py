@@ -20,7 +20,14 @@ from vpsshop.models.product import PROVISION_ACTIONS
 from vpsshop.services import products as product_service
 from vpsshop.services import workers as worker_service
 
-FORM_FIELDS = ("name", "price_coins", "provision_action", "duration_minutes", "is_active")
+FORM_FIELDS = (
+    "name",
+    "price_coins",
+    "provision_action",
+    "duration_minutes",
+    "is_active",
+    *product_service.EXTENSION_FIELDS,
+)
 
 
 def _all_workers() -> Any:
@@ -51,6 +58,21 @@ class ProductForm(BaseForm):
         description="Empty: the VM lives until the user deletes it.",
     )
     is_active = BooleanField("On sale", default=True)
+    extend_minutes = IntegerField(
+        "Extension (minutes)",
+        validators=[Optional()],
+        description="Minutes a buyer can add to a running server at a time. Empty: no extensions.",
+    )
+    extend_price_coins = IntegerField(
+        "Extension price (coins)",
+        validators=[Optional()],
+        description="What one extension costs; required when extensions are on.",
+    )
+    max_total_minutes = IntegerField(
+        "Longest total run (minutes)",
+        validators=[Optional()],
+        description="A server never runs longer than this, extensions included. Empty: no cap.",
+    )
     workers = WorkerMultiSelect(
         "Workers", query_factory=_all_workers, get_label="name", allow_blank=True
     )
@@ -126,6 +148,7 @@ class ProductView(AdminModelView):
                 duration_minutes=form.duration_minutes.data,
                 is_active=bool(form.is_active.data),
                 worker_ids=[worker.id for worker in form.workers.data or []],
+                **{field: getattr(form, field).data for field in product_service.EXTENSION_FIELDS},
                 actor_id=current_user.id,
             )
             db.session.commit()

@@ -242,6 +242,7 @@ def admin_create_product():
         duration_minutes=body.get("duration_minutes"),
         is_active=body.get("is_active", True),
         worker_ids=_worker_ids(body.get("worker_ids", [])),
+        **{field: body.get(field) for field in product_service.EXTENSION_FIELDS},
         actor_id=current_user.id,
     )
     db.session.commit()
