@@ -9,7 +9,15 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from vpsshop.extensions import db
-from vpsshop.models import AuditEntry, CoinTransaction, User, VpsProduct, VpsSession, Worker
+from vpsshop.models import (
+    AuditEntry,
+    CoinTransaction,
+    User,
+    VpsProduct,
+    VpsSession,
+    WaitlistEntry,
+    Worker,
+)
 from vpsshop.security import csp_nonce
 
 
@@ -22,6 +30,7 @@ def init_admin(app: Flask) -> Admin:
     from vpsshop.admin.products import ProductView
     from vpsshop.admin.sessions import SessionView
     from vpsshop.admin.users import UserView
+    from vpsshop.admin.waitlist import WaitlistView
     from vpsshop.admin.workers import WorkerView
 
     # Our own script for the admin pages; Bootstrap and jQuery come from Flask-Admin itself.
@@ -45,6 +54,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(UserView(User, db, name="Users", endpoint="users"))
     admin.add_view(CoinLedgerView(CoinTransaction, db, name="Coin ledger", endpoint="ledger"))
     admin.add_view(SessionView(VpsSession, db, name="Sessions", endpoint="sessions"))
+    admin.add_view(WaitlistView(WaitlistEntry, db, name="Waitlist", endpoint="waitlist"))
     admin.add_view(JobsView(name="Jobs", endpoint="jobs"))
     admin.add_view(AuditView(AuditEntry, db, name="Audit", endpoint="audit"))
     return admin

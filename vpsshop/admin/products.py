@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash
+from flask import flash, url_for
 from flask_admin.contrib.sqla.fields import QuerySelectMultipleField
 from flask_admin.form import BaseForm
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from wtforms import BooleanField, Choice, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
@@ -18,6 +18,7 @@ from vpsshop.extensions import db
 from vpsshop.models import VpsProduct, Worker
 from vpsshop.models.product import PROVISION_ACTIONS
 from vpsshop.services import products as product_service
+from vpsshop.services import waitlist as waitlist_service
 from vpsshop.services import workers as worker_service
 
 FORM_FIELDS = (
@@ -92,6 +93,22 @@ def _available_formatter(view: Any, context: Any, model: VpsProduct, name: str) 
     return Markup('<span class="badge badge-secondary">no free slot</span>')
 
 
+def _extension_formatter(view: Any, context: Any, model: VpsProduct, name: str) -> str:
+    if model.extend_minutes is None:
+        return "—"
+    cap = f", max {model.max_total_minutes} min" if model.max_total_minutes else ""
+    return f"+{model.extend_minutes} min for {model.extend_price_coins}{cap}"
+
+
+def _waitlist_formatter(view: Any, context: Any, model: VpsProduct, name: str) -> Markup:
+    # The queue of this product, in line order, in the waitlist view.
+    count = waitlist_service.waiting_counts([model.id])[model.id]
+    url = url_for(
+        "waitlist.index_view", flt1_product_contains=model.name, flt2_status_equals="waiting"
+    )
+    return Markup(f'<a href="{escape(url)}">{count} waiting</a>')
+
+
 class ProductView(AdminModelView):
     """Create and edit products through services/products.py (validated, audited)."""
 
@@ -106,12 +123,16 @@ class ProductView(AdminModelView):
         "is_active",
         "workers",
         "availability",
+        "extend_minutes",
+        "waitlist",
     ]
     column_labels = {
         "price_coins": "Price",
         "provision_action": "Action",
         "duration_minutes": "Minutes",
         "is_active": "On sale",
+        "extend_minutes": "Extension",
+        "waitlist": "Waiting",
     }
     column_sortable_list = ["name", "price_coins", "provision_action", "is_active"]
     column_default_sort = "name"
@@ -121,6 +142,8 @@ class ProductView(AdminModelView):
         "provision_action": _action_formatter,
         "workers": _workers_formatter,
         "availability": _available_formatter,
+        "extend_minutes": _extension_formatter,
+        "waitlist": _waitlist_formatter,
     }
 
     def get_create_form(self) -> type[BaseForm]:

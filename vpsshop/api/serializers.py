@@ -63,4 +63,3 @@ def extension_json(session: VpsSession) -> dict[str, Any] | None:
         "possible": terms.possible,
         "reason": terms.reason,
     }
-

@@ -27,9 +27,7 @@ class SessionExtension(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
-    session_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("vps_sessions.id", ondelete="CASCADE")
-    )
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vps_sessions.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     minutes: Mapped[int]
@@ -70,9 +68,7 @@ class WaitlistEntry(db.Model):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    product_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("vps_products.id", ondelete="CASCADE")
-    )
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vps_products.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default=WaitlistStatus.WAITING)
     # Why an entry left the line (skipped: not enough coins; expired: waited too long).
     reason: Mapped[str | None] = mapped_column(String(300))

@@ -80,9 +80,7 @@ def position(entry: WaitlistEntry, now: datetime | None = None) -> int | None:
         return None
     ahead = db.session.execute(
         _waiting(entry.product_id, now)
-        .where(
-            tuple_(WaitlistEntry.created_at, WaitlistEntry.id) < (entry.created_at, entry.id)
-        )
+        .where(tuple_(WaitlistEntry.created_at, WaitlistEntry.id) < (entry.created_at, entry.id))
         .with_only_columns(func.count())
     ).scalar_one()
     return ahead + 1
@@ -235,8 +233,7 @@ def refuse_if_queue_ahead(product: VpsProduct, user_id: uuid.UUID) -> WaitlistEn
         db.session.rollback()
         people = "1 person is" if waiting == 1 else f"{waiting} people are"
         raise NoCapacity(
-            f"Sold out: {people} waiting for this server. Join the waitlist; "
-            "you were not charged."
+            f"Sold out: {people} waiting for this server. Join the waitlist; you were not charged."
         )
     return own
 
@@ -378,6 +375,17 @@ class ProductTime:
     def available(self) -> bool:
         """A slot is free for a new buyer: more free slots than people waiting."""
         return self.free_slots > self.waiting
+
+    @property
+    def open_slots(self) -> int:
+        """Free slots nobody in line is waiting for."""
+        return max(0, self.free_slots - self.waiting)
+
+    @property
+    def seconds_to_next_slot(self) -> float | None:
+        if self.next_slot_at is None:
+            return None
+        return max(0.0, (self.next_slot_at - utcnow()).total_seconds())
 
 
 def catalogue_times(
