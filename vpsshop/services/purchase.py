@@ -88,10 +88,13 @@ def purchase(
     product = db.session.get(VpsProduct, product_uuid)
     if product is None or not product.is_active:
         raise NotFound("No such product.", code="product_not_found")
-    # A freed slot belongs to the people in line first (services/waitlist.py).
-    waitlist.refuse_if_queue_ahead(product, user.id)
     try:
+        # A freed slot belongs to the people in line first (services/waitlist.py); a buyer
+        # in line buys their own place.
+        own_entry = waitlist.refuse_if_queue_ahead(product, user.id)
         session = take_slot(user.id, product, idempotency_key=key)
+        if own_entry is not None:
+            waitlist.mark_fulfilled(own_entry, session)
         db.session.commit()
     except IntegrityError:
         # The same idempotency key raced us and won: answer with its session.
