@@ -22,7 +22,8 @@
 
   function aboutText(seconds) {
     if (seconds <= 30) { return "any moment now"; }
-    var minutes = Math.ceil(seconds / 60);
+    // Nearest minute, as the server said it (vpsshop/wording.py human_duration).
+    var minutes = Math.max(1, Math.round(seconds / 60));
     if (minutes < 60) { return "~" + minutes + (minutes === 1 ? " minute" : " minutes"); }
     var hours = Math.floor(minutes / 60);
     var rest = minutes % 60;
