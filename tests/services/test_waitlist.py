@@ -263,3 +263,18 @@ def test_a_node_enabled_again_serves_the_line(sold_out, make_user, run_jobs):
     assert run_jobs(until=lambda: entry_of(entry.id).status == "fulfilled")
     assert purchases_of(waiter.id) == 1
     assert_ledger_invariant()
+
+
+def test_slots_beyond_the_line_are_anyones(sold_out, make_user):
+    product, running = sold_out(slots=2)
+    waiter, buyer = make_user(coins=5), make_user(coins=5)
+    waitlist.join(waiter, product.id)
+    for session in running:
+        row = fresh(session.id)
+        row.status = SessionStatus.DELETED  # both freed, the fulfilment not run yet
+    db.session.commit()
+    session = purchase(buyer, product.id)  # one slot for the waiter, one for anyone
+    assert session.user_id == buyer.id and coins(buyer.id) == 0
+    assert waitlist.fulfil(product.id).fulfilled
+    assert coins(waiter.id) == 0
+    assert_ledger_invariant()

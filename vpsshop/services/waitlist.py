@@ -215,8 +215,8 @@ def leave(user: User, entry_id: uuid.UUID) -> WaitlistEntry:
 
 
 def refuse_if_queue_ahead(product: VpsProduct, user_id: uuid.UUID) -> WaitlistEntry | None:
-    """Before a purchase takes a slot: NoCapacity when others wait ahead of this buyer
-    (a freed slot is theirs), else the buyer's own waiting entry, locked, or None."""
+    """Before a purchase takes a slot: NoCapacity when the people waiting ahead of this
+    buyer need every free slot, else the buyer's own waiting entry, locked, or None."""
     now = utcnow()
     own = db.session.execute(
         _own_entry(user_id, product.id, now).with_for_update()
@@ -229,7 +229,8 @@ def refuse_if_queue_ahead(product: VpsProduct, user_id: uuid.UUID) -> WaitlistEn
     else:
         ahead = ahead.where(WaitlistEntry.user_id != user_id)
     waiting = db.session.execute(ahead).scalar_one()
-    if waiting:
+    # Slots beyond those the people ahead wait for are anyone's.
+    if waiting and waiting >= capacity.free_slots([product.id])[product.id]:
         db.session.rollback()
         people = "1 person is" if waiting == 1 else f"{waiting} people are"
         raise NoCapacity(
