@@ -68,9 +68,10 @@ def register_extensions(app: Flask) -> None:
 
     from vpsshop import models  # noqa: F401  (tables must be known to Alembic)
     from vpsshop.login import register_login_loaders
-    from vpsshop.services import versions
+    from vpsshop.services import slot_events, versions
 
     versions.install()  # every commit moves the versions of what it changed
+    slot_events.install()  # a commit that frees a slot serves the waitlist
     register_login_loaders(login_manager)
 
 

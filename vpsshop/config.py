@@ -160,6 +160,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PAYMENT_EXPIRY_HOURS": _float_env("PAYMENT_EXPIRY_HOURS", 24.0),
         # Bearer token for GET /metrics; unset, the page answers 404 (vpsshop/ops).
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
+        # A waitlist entry leaves the line after this many hours (services/waitlist.py).
+        "WAITLIST_HOURS": _float_env("WAITLIST_HOURS", 24.0),
+        # The session page warns and offers the extension this long before the end.
+        "ENDING_SOON_MINUTES": _int_env("ENDING_SOON_MINUTES", 10),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

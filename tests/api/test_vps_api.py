@@ -26,8 +26,21 @@ SESSION_KEYS = {
     "expires_at",
     "error",
     "credentials",
+    # #17: what one extension buys now (None when the product sells none).
+    "extension",
 }
 PRODUCT_KEYS = {"id", "name", "price_coins", "provision_action", "duration_minutes", "available"}
+# #17: extension terms, free slots and the waitlist, beside the DESIGN.md fields.
+PRODUCT_TIME_KEYS = {
+    "extend_minutes",
+    "extend_price_coins",
+    "max_total_minutes",
+    "free_slots",
+    "waiting",
+    "next_slot_expected_at",
+    "waitlist_entry_id",
+    "waitlist_position",
+}
 FAST_JOBS = {"WATCH_INTERVAL_SECONDS": 0.1, "STOP_RETRY_BASE_SECONDS": 0.1}
 
 
@@ -73,8 +86,8 @@ def test_products_shape_and_availability(client, buyer, make_worker, make_produc
     assert response.status_code == 200
     products = response.get_json()["products"]
     assert [p["name"] for p in products] == ["Linux Tiny", "Test Box"]
-    assert all(set(p) == PRODUCT_KEYS for p in products)
-    assert products[0] == {
+    assert all(set(p) == PRODUCT_KEYS | PRODUCT_TIME_KEYS for p in products)
+    assert {key: products[0][key] for key in PRODUCT_KEYS} == {
         "id": str(sold_out.id),
         "name": "Linux Tiny",
         "price_coins": 3,
@@ -82,6 +95,7 @@ def test_products_shape_and_availability(client, buyer, make_worker, make_produc
         "duration_minutes": 30,
         "available": False,
     }
+    assert products[0]["free_slots"] == 0 and products[1]["free_slots"] == 3
     assert products[1]["id"] == str(on_sale.id)
     assert products[1]["available"] is True and products[1]["duration_minutes"] is None
 

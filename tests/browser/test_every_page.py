@@ -71,10 +71,19 @@ def world(db, make_user, make_worker, make_product):
     buyer = make_user("buyer@example.com", coins=30)
     worker = make_worker()
     product = make_product([worker], price=5, action=2, duration=60, name="Windows Box")
+    # #17: extendable, a running session ending soon, and a sold-out product to wait for.
+    product.extend_minutes, product.extend_price_coins = 60, 4
     sessions = {
         status: add_session(buyer, product, status, worker_id=worker.id)
         for status in (SessionStatus.PENDING, SessionStatus.READY, SessionStatus.DELETED)
     }
+    full = make_worker(max_sessions=1)
+    add_session(
+        admin,
+        make_product([full], price=7, duration=30, name="Sold Out Box"),
+        SessionStatus.READY,
+        worker_id=full.id,
+    )
     failed = add_session(buyer, product, SessionStatus.FAILED, error="Node broke. Refunded.")
     ledger.refund(failed, "test")
     sessions[SessionStatus.FAILED] = failed
@@ -197,6 +206,7 @@ def test_every_buyer_page(live_server, page: Page, world, database, width, artif
         "/coins",
         *(f"/vps/sessions/{session.id}" for session in sessions.values()),
         f"/vps/sessions/{sessions[SessionStatus.READY].id}/delete",
+        f"/vps/sessions/{sessions[SessionStatus.READY].id}/extend",
         "/account/password",
         "/account",
         "/account/2fa",

@@ -158,6 +158,8 @@ def _fill(rule, world, object_id=None) -> str:
     values = {
         "session_id": world.ids["session"],
         "product_id": world.ids["product"],
+        # #17: no waitlist entry has this id: every role gets the same 404.
+        "entry_id": world.ids["session"],
         "user_id": world.ids["a"],
         "worker_id": world.ids["worker"],
         "payment_id": world.ids["payment"],

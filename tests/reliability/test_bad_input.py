@@ -61,6 +61,11 @@ JSON_ENDPOINTS = {
         ("product_id",),
     ),
     "api.delete_session": ("DELETE", "/api/v1/vps/sessions/{session}", "user", ()),
+    # #17: a session's time. The session is someone else's (404); the product has a free
+    # slot (409 available); the entry id names no entry (404).
+    "api.extend_session": ("POST", "/api/v1/vps/sessions/{session}/extend", "user", ()),
+    "api.join_waitlist": ("POST", "/api/v1/vps/products/{product}/waitlist", "user", ()),
+    "api.leave_waitlist": ("DELETE", "/api/v1/vps/waitlist/{session}", "user", ()),
     "api.admin_adjust_coins": (
         "PATCH",
         "/api/v1/admin/users/{user}/coins",
@@ -98,6 +103,9 @@ JSON_ENDPOINTS = {
             "duration_minutes",
             "is_active",
             "worker_ids",
+            "extend_minutes",
+            "extend_price_coins",
+            "max_total_minutes",
         ),
     ),
     "api.redeem_voucher": ("POST", "/api/v1/vouchers/redeem", "user", ("code",)),
@@ -124,6 +132,9 @@ JSON_ENDPOINTS = {
             "duration_minutes",
             "is_active",
             "worker_ids",
+            "extend_minutes",
+            "extend_price_coins",
+            "max_total_minutes",
         ),
     ),
     "api.billing_checkout": ("POST", "/api/v1/billing/checkout", "user", ("pack_id",)),

@@ -20,6 +20,7 @@ from vpsshop.models import (
     VoucherRedemption,
     VpsProduct,
     VpsSession,
+    WaitlistEntry,
     Worker,
 )
 from vpsshop.security import csp_nonce
@@ -36,6 +37,7 @@ def init_admin(app: Flask) -> Admin:
     from vpsshop.admin.sessions import SessionView
     from vpsshop.admin.users import UserView
     from vpsshop.admin.vouchers import RedemptionView, VoucherView
+    from vpsshop.admin.waitlist import WaitlistView
     from vpsshop.admin.workers import WorkerView
 
     # Our own script for the admin pages; Bootstrap and jQuery come from Flask-Admin itself.
@@ -65,6 +67,7 @@ def init_admin(app: Flask) -> Admin:
         )
     )
     admin.add_view(SessionView(VpsSession, db, name="Sessions", endpoint="sessions"))
+    admin.add_view(WaitlistView(WaitlistEntry, db, name="Waitlist", endpoint="waitlist"))
     admin.add_view(JobsView(name="Jobs", endpoint="jobs"))
     admin.add_view(CoinPackView(CoinPack, db, name="Coin packs", endpoint="coin_packs"))
     admin.add_view(PaymentView(Payment, db, name="Payments", endpoint="payments"))

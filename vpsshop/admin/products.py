@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash
+from flask import flash, url_for
 from flask_admin.contrib.sqla.fields import QuerySelectMultipleField
 from flask_admin.form import BaseForm
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from wtforms import BooleanField, Choice, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
@@ -18,9 +18,17 @@ from vpsshop.extensions import db
 from vpsshop.models import VpsProduct, Worker
 from vpsshop.models.product import PROVISION_ACTIONS
 from vpsshop.services import products as product_service
+from vpsshop.services import waitlist as waitlist_service
 from vpsshop.services import workers as worker_service
 
-FORM_FIELDS = ("name", "price_coins", "provision_action", "duration_minutes", "is_active")
+FORM_FIELDS = (
+    "name",
+    "price_coins",
+    "provision_action",
+    "duration_minutes",
+    "is_active",
+    *product_service.EXTENSION_FIELDS,
+)
 
 
 def _all_workers() -> Any:
@@ -51,6 +59,21 @@ class ProductForm(BaseForm):
         description="Empty: the VM lives until the user deletes it.",
     )
     is_active = BooleanField("On sale", default=True)
+    extend_minutes = IntegerField(
+        "Extension (minutes)",
+        validators=[Optional()],
+        description="Minutes a buyer can add to a running server at a time. Empty: no extensions.",
+    )
+    extend_price_coins = IntegerField(
+        "Extension price (coins)",
+        validators=[Optional()],
+        description="What one extension costs; required when extensions are on.",
+    )
+    max_total_minutes = IntegerField(
+        "Longest total run (minutes)",
+        validators=[Optional()],
+        description="A server never runs longer than this, extensions included. Empty: no cap.",
+    )
     workers = WorkerMultiSelect(
         "Workers", query_factory=_all_workers, get_label="name", allow_blank=True
     )
@@ -70,6 +93,22 @@ def _available_formatter(view: Any, context: Any, model: VpsProduct, name: str) 
     return Markup('<span class="badge badge-secondary">no free slot</span>')
 
 
+def _extension_formatter(view: Any, context: Any, model: VpsProduct, name: str) -> str:
+    if model.extend_minutes is None:
+        return "—"
+    cap = f", max {model.max_total_minutes} min" if model.max_total_minutes else ""
+    return f"+{model.extend_minutes} min for {model.extend_price_coins}{cap}"
+
+
+def _waitlist_formatter(view: Any, context: Any, model: VpsProduct, name: str) -> Markup:
+    # The queue of this product, in line order, in the waitlist view.
+    count = waitlist_service.waiting_counts([model.id])[model.id]
+    url = url_for(
+        "waitlist.index_view", flt1_product_contains=model.name, flt2_status_equals="waiting"
+    )
+    return Markup(f'<a href="{escape(url)}">{count} waiting</a>')
+
+
 class ProductView(AdminModelView):
     """Create and edit products through services/products.py (validated, audited)."""
 
@@ -84,12 +123,16 @@ class ProductView(AdminModelView):
         "is_active",
         "workers",
         "availability",
+        "extend_minutes",
+        "waitlist",
     ]
     column_labels = {
         "price_coins": "Price",
         "provision_action": "Action",
         "duration_minutes": "Minutes",
         "is_active": "On sale",
+        "extend_minutes": "Extension",
+        "waitlist": "Waiting",
     }
     column_sortable_list = ["name", "price_coins", "provision_action", "is_active"]
     column_default_sort = "name"
@@ -99,6 +142,8 @@ class ProductView(AdminModelView):
         "provision_action": _action_formatter,
         "workers": _workers_formatter,
         "availability": _available_formatter,
+        "extend_minutes": _extension_formatter,
+        "waitlist": _waitlist_formatter,
     }
 
     def get_create_form(self) -> type[BaseForm]:
@@ -126,6 +171,7 @@ class ProductView(AdminModelView):
                 duration_minutes=form.duration_minutes.data,
                 is_active=bool(form.is_active.data),
                 worker_ids=[worker.id for worker in form.workers.data or []],
+                **{field: getattr(form, field).data for field in product_service.EXTENSION_FIELDS},
                 actor_id=current_user.id,
             )
             db.session.commit()

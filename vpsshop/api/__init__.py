@@ -13,5 +13,6 @@ from vpsshop.api import (  # noqa: E402,F401
     coin_routes,
     docs,
     errors,
+    time_routes,
     vps_routes,
 )

@@ -270,6 +270,7 @@ def admin_create_product():
         duration_minutes=fields.get("duration_minutes"),
         is_active=fields.get("is_active", True),
         worker_ids=list(fields.get("worker_ids", [])),
+        **{field: fields.get(field) for field in product_service.EXTENSION_FIELDS},
         actor_id=current_user.id,
     )
     db.session.commit()

@@ -13,6 +13,8 @@ from vpsshop.errors import Forbidden, Unauthorized, ValidationError
 from vpsshop.login import bearer_token
 from vpsshop.services.two_factor import admin_needs_2fa
 
+IDEMPOTENCY_KEY_MAX = 200
+
 
 def _require_token_user() -> None:
     if not current_user.is_authenticated:
@@ -64,3 +66,17 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", code="invalid_json")
     return data
+
+
+def idempotency_key_header() -> str | None:
+    """The request's ``Idempotency-Key`` header, trimmed; None without one; 400 when bad."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    key = raw.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
+        raise ValidationError(
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters.",
+            code="invalid_idempotency_key",
+        )
+    return key

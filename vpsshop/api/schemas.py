@@ -292,6 +292,9 @@ class ProductFields(RequestModel):
     duration_minutes: Checked({"type": ["integer", "null"], "minimum": 1}) = None
     is_active: Checked({"type": "boolean"}) = None
     worker_ids: list[str] = Field(default_factory=list, json_schema_extra={"items": UUID_STRING})
+    extend_minutes: Checked({"type": ["integer", "null"], "minimum": 1}) = None
+    extend_price_coins: Checked({"type": ["integer", "null"], "minimum": 1}) = None
+    max_total_minutes: Checked({"type": ["integer", "null"], "minimum": 1}) = None
 
 
 class UpdateProductRequest(ProductFields):

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from vpsshop.models import CoinTransaction, Voucher, VpsProduct, VpsSession
+from vpsshop.services import extension
 from vpsshop.services import sessions as session_service
 
 
@@ -47,6 +48,20 @@ def session_json(session: VpsSession) -> dict[str, Any]:
         "expires_at": iso(session.expires_at),
         "error": session.error,
         "credentials": credentials,
+        "extension": extension_json(session),
+    }
+
+
+def extension_json(session: VpsSession) -> dict[str, Any] | None:
+    """What one extension of the session buys now; None when its product sells none."""
+    terms = extension.offer(session, session.product)
+    if terms is None:
+        return None
+    return {
+        "minutes": terms.minutes,
+        "price_coins": terms.price_coins,
+        "possible": terms.possible,
+        "reason": terms.reason,
     }
 
 

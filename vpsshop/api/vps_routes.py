@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 
 import redis
-from flask import Response, current_app, jsonify, request, stream_with_context
+from flask import Response, current_app, jsonify, stream_with_context
 from flask_login import current_user
 from redis.client import PubSub
 from sqlalchemy import select
@@ -17,40 +17,26 @@ from sqlalchemy.orm import joinedload
 
 from vpsshop.api import bp
 from vpsshop.api.errors import error_response
-from vpsshop.api.helpers import token_required
+from vpsshop.api.helpers import idempotency_key_header, token_required
 from vpsshop.api.openapi import body, documented, responses
 from vpsshop.api.schemas import ProductsBody, PurchaseRequest, SessionBody, SessionsBody
 from vpsshop.api.serializers import product_json, session_json
+from vpsshop.api.serializers_time import product_time_json
 from vpsshop.conditional import etag_for, not_modified, revalidated
-from vpsshop.errors import ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, VpsSession
 from vpsshop.queue import get_redis
-from vpsshop.services import log_proxy, versions
+from vpsshop.services import log_proxy, versions, waitlist
 from vpsshop.services import products as products_service
 from vpsshop.services import sessions as session_service
 from vpsshop.services.log_parser import mask_credentials
 from vpsshop.services.purchase import purchase
 
-IDEMPOTENCY_KEY_MAX = 200
 # Server-Sent Events: how long a stream lives, how often an idle one says it is alive.
 EVENTS_MAX_SECONDS = 300.0
 EVENTS_KEEPALIVE_SECONDS = 15.0
 STREAM_SLOTS = "vpsshop.event_stream_slots"
 STREAM_RETRY_AFTER_SECONDS = 5
-
-
-def _idempotency_key() -> str | None:
-    raw = request.headers.get("Idempotency-Key")
-    if raw is None:
-        return None
-    key = raw.strip()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
-        raise ValidationError(
-            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters.",
-            code="invalid_idempotency_key",
-        )
-    return key
 
 
 def _owned(session_id: uuid.UUID) -> VpsSession:
@@ -71,7 +57,13 @@ def list_products():
     if (unchanged := not_modified(etag)) is not None:
         return unchanged
     items = products_service.catalogue()
-    body = jsonify(products=[product_json(product, free) for product, free in items])
+    times = waitlist.catalogue_times([product.id for product, _ in items], current_user.id)
+    body = jsonify(
+        products=[
+            {**product_json(product, free), **product_time_json(product, times[product.id])}
+            for product, free in items
+        ]
+    )
     return revalidated(body, etag)
 
 
@@ -89,7 +81,7 @@ def purchase_and_create():
     nothing.
     """
     order = body(PurchaseRequest)
-    session = purchase(current_user, order.product_id, _idempotency_key())
+    session = purchase(current_user, order.product_id, idempotency_key_header())
     return jsonify(session=session_json(session)), 202
 
 

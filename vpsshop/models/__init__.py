@@ -6,6 +6,7 @@ from vpsshop.models.billing import CoinPack, Payment, PaymentStatus, StripeEvent
 from vpsshop.models.ledger import CoinTransaction, TransactionKind
 from vpsshop.models.product import VpsProduct, vps_product_workers
 from vpsshop.models.session import ACTIVE_STATUSES, FINAL_STATUSES, SessionStatus, VpsSession
+from vpsshop.models.session_time import SessionExtension, WaitlistEntry, WaitlistStatus
 from vpsshop.models.user import ApiToken, User
 from vpsshop.models.voucher import Voucher, VoucherRedemption
 from vpsshop.models.worker import Worker, WorkerStatus
@@ -21,6 +22,7 @@ __all__ = [
     "Payment",
     "PaymentStatus",
     "RecoveryCode",
+    "SessionExtension",
     "SessionStatus",
     "StripeEvent",
     "TransactionKind",
@@ -29,6 +31,8 @@ __all__ = [
     "VpsSession",
     "Voucher",
     "VoucherRedemption",
+    "WaitlistEntry",
+    "WaitlistStatus",
     "Worker",
     "WorkerStatus",
     "vps_product_workers",

@@ -23,6 +23,7 @@ class TransactionKind(enum.StrEnum):
     TOPUP_REVERSAL = "topup_reversal"
     VOUCHER = "voucher"
     SIGNUP = "signup"
+    EXTEND = "extend"
 
 
 class CoinTransaction(db.Model):

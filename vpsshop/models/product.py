@@ -36,6 +36,13 @@ class VpsProduct(db.Model):
         CheckConstraint(
             "duration_minutes IS NULL OR duration_minutes > 0", name="duration_positive"
         ),
+        CheckConstraint("extend_minutes IS NULL OR extend_minutes > 0", name="extend_positive"),
+        CheckConstraint(
+            "extend_price_coins IS NULL OR extend_price_coins > 0", name="extend_price_positive"
+        ),
+        CheckConstraint(
+            "max_total_minutes IS NULL OR max_total_minutes > 0", name="max_total_positive"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
@@ -44,6 +51,11 @@ class VpsProduct(db.Model):
     provision_action: Mapped[int]
     duration_minutes: Mapped[int | None]
     is_active: Mapped[bool] = mapped_column(default=True)
+    # A running session can buy this many more minutes at a time (null: not extendable),
+    # for this price, up to this many minutes in all since it became ready (null: no cap).
+    extend_minutes: Mapped[int | None]
+    extend_price_coins: Mapped[int | None]
+    max_total_minutes: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     workers: Mapped[list[Worker]] = relationship(secondary=vps_product_workers)

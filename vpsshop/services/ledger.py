@@ -193,6 +193,22 @@ def credit_signup(user_id: uuid.UUID, amount: int) -> CoinTransaction:
     return _record(user_id, amount, balance, TransactionKind.SIGNUP, "welcome coins")
 
 
+def charge_extension(
+    user_id: uuid.UUID, amount: int, *, session_id: uuid.UUID, minutes: int
+) -> CoinTransaction:
+    """Take an extension's price; raises ``InsufficientCoins`` and writes nothing if short."""
+    amount = check_amount(amount, allow_zero=False)
+    balance = _debit(user_id, amount)
+    return _record(
+        user_id,
+        -amount,
+        balance,
+        TransactionKind.EXTEND,
+        f"extend by {minutes} minutes",
+        session_id=session_id,
+    )
+
+
 def refund(session: VpsSession, reason: str) -> CoinTransaction | None:
     """Give back what ``session`` cost, once: ``None`` when it was refunded already."""
     if session.ready_at is not None:

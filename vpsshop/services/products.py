@@ -24,7 +24,11 @@ PRODUCT_FIELDS = (
     "duration_minutes",
     "is_active",
     "worker_ids",
+    "extend_minutes",
+    "extend_price_coins",
+    "max_total_minutes",
 )
+EXTENSION_FIELDS = ("extend_minutes", "extend_price_coins", "max_total_minutes")
 
 
 def whole_number(value: object, field: str, low: int, high: int) -> int:
@@ -67,6 +71,46 @@ def check_duration(duration: object) -> int | None:
     return whole_number(duration, "duration_minutes", 1, MAX_DURATION_MINUTES)
 
 
+def check_extend_minutes(minutes: object) -> int | None:
+    """Minutes one extension adds, or None for "not extendable"."""
+    if minutes is None:
+        return None
+    return whole_number(minutes, "extend_minutes", 1, MAX_DURATION_MINUTES)
+
+
+def check_extend_price(price: object) -> int | None:
+    """What one extension costs in coins (None only for a product that is not extendable)."""
+    if price is None:
+        return None
+    return whole_number(price, "extend_price_coins", 1, MAX_PRICE)
+
+
+def check_max_total(minutes: object) -> int | None:
+    """The most minutes a session may run in all, extensions included (None: no cap)."""
+    if minutes is None:
+        return None
+    return whole_number(minutes, "max_total_minutes", 1, MAX_DURATION_MINUTES)
+
+
+def check_extension_rules(values: dict[str, Any]) -> None:
+    """The extension fields must agree with each other and with the duration."""
+    extend, price = values.get("extend_minutes"), values.get("extend_price_coins")
+    duration, cap = values.get("duration_minutes"), values.get("max_total_minutes")
+    if extend is not None and duration is None:
+        raise ValidationError(
+            "Only a product with a duration can be extended.", code="invalid_extend_minutes"
+        )
+    if extend is not None and price is None:
+        raise ValidationError(
+            "An extendable product needs extend_price_coins.", code="invalid_extend_price_coins"
+        )
+    if cap is not None and duration is not None and cap < duration:
+        raise ValidationError(
+            "max_total_minutes cannot be shorter than duration_minutes.",
+            code="invalid_max_total_minutes",
+        )
+
+
 def check_is_active(value: object) -> bool:
     if not isinstance(value, bool):
         raise ValidationError("is_active must be true or false.", code="invalid_is_active")
@@ -102,6 +146,9 @@ def create_product(
     duration_minutes: object = None,
     is_active: object = True,
     worker_ids: Iterable[Any] = (),
+    extend_minutes: object = None,
+    extend_price_coins: object = None,
+    max_total_minutes: object = None,
     actor_id: uuid.UUID | None = None,
 ) -> VpsProduct:
     """Validate and insert a product with its workers; audit-logged. The caller commits."""
@@ -111,7 +158,11 @@ def create_product(
         provision_action=check_provision_action(provision_action),
         duration_minutes=check_duration(duration_minutes),
         is_active=check_is_active(is_active),
+        extend_minutes=check_extend_minutes(extend_minutes),
+        extend_price_coins=check_extend_price(extend_price_coins),
+        max_total_minutes=check_max_total(max_total_minutes),
     )
+    check_extension_rules(product_snapshot(product, with_workers=False))
     product.workers = resolve_workers(list(worker_ids))
     db.session.add(product)
     db.session.flush()
@@ -135,11 +186,15 @@ def update_product(
         "provision_action": check_provision_action,
         "duration_minutes": check_duration,
         "is_active": check_is_active,
+        "extend_minutes": check_extend_minutes,
+        "extend_price_coins": check_extend_price,
+        "max_total_minutes": check_max_total,
     }
     clean: dict[str, Any] = {}
     for field, value in changes.items():
         clean[field] = resolve_workers(value) if field == "worker_ids" else checks[field](value)
     before = product_snapshot(product)
+    check_extension_rules({**before, **clean})
     for field, value in clean.items():
         if field == "worker_ids":
             product.workers = value
@@ -153,16 +208,19 @@ def update_product(
     return product
 
 
-def product_snapshot(product: VpsProduct) -> dict[str, Any]:
+def product_snapshot(product: VpsProduct, *, with_workers: bool = True) -> dict[str, Any]:
     """The product's editable fields as plain values (audit details and API answers)."""
-    return {
+    snapshot = {
         "name": product.name,
         "price_coins": product.price_coins,
         "provision_action": product.provision_action,
         "duration_minutes": product.duration_minutes,
         "is_active": product.is_active,
-        "worker_ids": sorted(str(worker.id) for worker in product.workers),
+        **{field: getattr(product, field) for field in EXTENSION_FIELDS},
     }
+    if with_workers:
+        snapshot["worker_ids"] = sorted(str(worker.id) for worker in product.workers)
+    return snapshot
 
 
 def catalogue() -> list[tuple[VpsProduct, bool]]:

@@ -481,17 +481,26 @@ def request_stop(session_id: uuid.UUID, final_status: str) -> VpsSession | None:
 
 
 def expire(session_id: uuid.UUID) -> None:
-    """Stop a ready session whose time is over."""
-    session = db.session.get(VpsSession, session_id)
+    """Stop a ready session whose time is over.
+
+    The time is read under the session's row lock, the lock an extension takes
+    (services/extension.py): an extension committed first moved ``expires_at`` and this
+    run only schedules the new end; one waiting for the lock finds the session stopping
+    and is refused. A server is never both extended and stopped.
+    """
+    session = _locked(session_id)
     if session is None or session.status != SessionStatus.READY or session.expires_at is None:
         db.session.rollback()
         return
     expires_at = session.expires_at
-    db.session.rollback()
-    if expires_at > utcnow():  # early (clock or rounding): look again at the time itself
+    if expires_at > utcnow():  # early, or extended: look again at the time itself
+        db.session.rollback()
         schedule_expiry(session_id, expires_at)
         return
-    request_stop(session_id, SessionStatus.EXPIRED)
+    must_stop = begin_stop(session, SessionStatus.EXPIRED)
+    db.session.commit()
+    if must_stop:
+        _schedule_after_commit("stop", session_id)
 
 
 def schedule_expiry(session_id: uuid.UUID, expires_at: datetime) -> None:

@@ -20,7 +20,7 @@ from vpsshop.errors import (
 from vpsshop.extensions import db
 from vpsshop.models import SessionStatus, User, VpsProduct, VpsSession
 from vpsshop.models.types import utcnow
-from vpsshop.services import activity, ledger, payments, workers
+from vpsshop.services import activity, ledger, payments, waitlist, workers
 from vpsshop.services.activity import ActivityKind
 from vpsshop.services.session_jobs import enqueue_session_job
 
@@ -92,24 +92,13 @@ def purchase(
     product = db.session.get(VpsProduct, product_uuid)
     if product is None or not product.is_active:
         raise NotFound("No such product.", code="product_not_found")
-    session = VpsSession(
-        id=uuid.uuid4(),
-        user_id=user.id,
-        product_id=product.id,
-        price_coins=product.price_coins,
-        status=SessionStatus.PENDING,
-        idempotency_key=key,
-    )
     try:
-        # Lock order everywhere: workers, then the session, then the user's balance.
-        worker = workers.reserve_slot(product)
-        if worker is None:
-            raise NoCapacity("Sold out: no server has a free slot. You were not charged.")
-        session.worker_id = worker.id
-        db.session.add(session)
-        db.session.flush()
-        ledger.charge(user.id, product.price_coins, session_id=session.id)
-        activity.record(user.id, ActivityKind.PURCHASE, product.name)
+        # A freed slot belongs to the people in line first (services/waitlist.py); a buyer
+        # in line buys their own place.
+        own_entry = waitlist.refuse_if_queue_ahead(product, user.id)
+        session = take_slot(user.id, product, idempotency_key=key)
+        if own_entry is not None:
+            waitlist.mark_fulfilled(own_entry, session)
         db.session.commit()
     except IntegrityError:
         # The same idempotency key raced us and won: answer with its session.
@@ -120,7 +109,42 @@ def purchase(
     except Exception:
         db.session.rollback()
         raise
+    start_session(session)
+    return session
 
+
+def take_slot(
+    user_id: uuid.UUID, product: VpsProduct, *, idempotency_key: str | None = None
+) -> VpsSession:
+    """In the caller's transaction: reserve a slot on one of ``product``'s workers, insert
+    the pending session and charge its price. Never commits.
+
+    Raises NoCapacity (nothing locked is kept) or InsufficientCoins; the caller rolls back
+    (or releases its savepoint) on either. The waitlist takes freed slots through here too.
+    """
+    session = VpsSession(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        product_id=product.id,
+        price_coins=product.price_coins,
+        status=SessionStatus.PENDING,
+        idempotency_key=idempotency_key,
+    )
+    # Lock order everywhere: workers, then the session, then the user's balance.
+    worker = workers.reserve_slot(product)
+    if worker is None:
+        raise NoCapacity("Sold out: no server has a free slot. You were not charged.")
+    session.worker_id = worker.id
+    db.session.add(session)
+    db.session.flush()
+    ledger.charge(user_id, product.price_coins, session_id=session.id)
+    activity.record(user_id, ActivityKind.PURCHASE, product.name)
+    return session
+
+
+def start_session(session: VpsSession) -> None:
+    """After the purchase's commit: enqueue the provision job (refunded at once and a 503
+    when Redis is down). Commits."""
     try:
         job = enqueue_session_job("provision", session.id)
     except RedisError:
@@ -134,7 +158,6 @@ def purchase(
     log.info(
         "purchased session_id=%s worker_id=%s job_id=%s", session.id, session.worker_id, job.id
     )
-    return session
 
 
 def _refund_unstarted(session_id: uuid.UUID) -> None:

@@ -19,7 +19,7 @@ from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.models.types import utcnow
 from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue, get_redis
-from vpsshop.services import payments, provisioning
+from vpsshop.services import payments, provisioning, waitlist
 from vpsshop.services.session_jobs import enqueue_session_job, has_lease
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ def sweep() -> dict[str, int]:
             counts[kind] += 1
     counts["check"] = _check_ready_sessions(now)
     counts["payments_expired"] = payments.expire_stale_payments()
+    # The net under the waitlist's own jobs: lapsed entries leave, free slots are served.
+    counts["waitlist"] = waitlist.sweep()
     if any(counts.values()):
         log.info("sweep %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts

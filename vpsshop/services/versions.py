@@ -32,7 +32,15 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from vpsshop import redis_keys
-from vpsshop.models import CoinTransaction, Payment, User, VpsProduct, VpsSession, Worker
+from vpsshop.models import (
+    CoinTransaction,
+    Payment,
+    User,
+    VpsProduct,
+    VpsSession,
+    WaitlistEntry,
+    Worker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +54,8 @@ VERSION_TTL_SECONDS = 7 * 24 * 3600
 # flushed beside them (the ledger's coin updates and their ledger rows).
 COVERED = "versions_covered"
 PENDING = "versions_pending"
-_SESSION_SLOT_FIELDS = ("status", "worker_id")
+# expires_at: the catalogue says when the next slot frees.
+_SESSION_SLOT_FIELDS = ("status", "worker_id", "expires_at")
 _WORKER_CAPACITY_FIELDS = ("status", "max_sessions", "consecutive_failures")
 _BULK_ENTITIES = (VpsSession, User, Worker, VpsProduct)
 
@@ -138,6 +147,9 @@ def _keys_of(obj: object, change: str) -> tuple[set[Key], bool]:
     elif isinstance(obj, Payment):
         # The buyer's payment pages poll under the user's version.
         keys.add(user_key(obj.user_id))
+    elif isinstance(obj, WaitlistEntry):
+        # The catalogue shows places in line and the queue's length.
+        keys.add(CATALOGUE)
     elif isinstance(obj, VpsProduct):
         # Sessions show their product's name and kind; products change rarely.
         return {CATALOGUE}, True

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("shop", __name__)
 
-from vpsshop.shop import routes  # noqa: E402,F401
+from vpsshop.shop import routes, time_routes  # noqa: E402,F401

@@ -27,3 +27,15 @@ class PurchaseForm(FlaskForm):
 
 class DeleteSessionForm(FlaskForm):
     submit = SubmitField("Yes, delete this server")
+
+
+class ExtendSessionForm(FlaskForm):
+    # One key per confirmation page, as for a purchase: a resubmit charges once.
+    extend_key = HiddenField(
+        validators=[DataRequired(), Regexp(PURCHASE_KEY_PATTERN, message="Bad extension token.")]
+    )
+    submit = SubmitField("Pay and extend")
+
+
+class WaitlistForm(FlaskForm):
+    """Join or leave a waitlist: the CSRF token is all it carries."""

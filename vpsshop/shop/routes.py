@@ -14,14 +14,15 @@ from vpsshop.conditional import etag_for, not_modified, revalidated
 from vpsshop.errors import NotFound, ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, VpsProduct, VpsSession
+from vpsshop.models.types import utcnow
 from vpsshop.security import LOGIN_ID_KEY
-from vpsshop.services import log_proxy, versions, workers
+from vpsshop.services import log_proxy, versions, waitlist
 from vpsshop.services import products as products_service
 from vpsshop.services import sessions as session_service
 from vpsshop.services.log_parser import mask_credentials
 from vpsshop.services.purchase import purchase
 from vpsshop.shop import bp, status_card
-from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, new_purchase_key
+from vpsshop.shop.forms import DeleteSessionForm, PurchaseForm, WaitlistForm, new_purchase_key
 from vpsshop.wording import coins
 
 NOT_FOUND_MESSAGE = "No such server."
@@ -87,7 +88,12 @@ def catalogue():
 
 
 def _catalogue_html() -> str:
-    return render_template("shop/catalogue.html", items=products_service.catalogue())
+    items = products_service.catalogue()
+    viewer = current_user.id if current_user.is_authenticated else None
+    times = waitlist.catalogue_times([product.id for product, _ in items], viewer)
+    return render_template(
+        "shop/catalogue.html", items=items, times=times, waitlist_form=WaitlistForm()
+    )
 
 
 @bp.route("/buy/<uuid:product_id>", methods=["GET", "POST"])
@@ -121,16 +127,27 @@ def buy(product_id: uuid.UUID):
         product=product,
         balance=balance,
         after=balance - product.price_coins,
-        available=workers.product_available(product),
+        available=_can_buy_now(product),
         error=error,
     ), status
+
+
+def _can_buy_now(product: VpsProduct) -> bool:
+    # Free slots serve the people in line first; a buyer in line may take theirs.
+    time = waitlist.catalogue_times([product.id], current_user.id)[product.id]
+    return time.available or (time.position is not None and time.position <= time.free_slots)
 
 
 @bp.route("/vps/sessions")
 @login_required
 def sessions():
     items = session_service.list_sessions(current_user)
-    return render_template("shop/sessions.html", sessions=items)
+    return render_template(
+        "shop/sessions.html",
+        sessions=items,
+        now=utcnow(),
+        ending_soon_seconds=current_app.config["ENDING_SOON_MINUTES"] * 60,
+    )
 
 
 @bp.route("/vps/sessions/<uuid:session_id>")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_login import current_user
 
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession
-from vpsshop.services import ledger
+from vpsshop.services import extension, ledger
 from vpsshop.services import sessions as session_service
 from vpsshop.wording import coins
 
@@ -107,8 +107,23 @@ def context(session: VpsSession) -> dict[str, Any]:
         "balance": owner_balance(session) if refunded else None,
         "credentials": details,
         "rdp": details is not None and session.product.provision_action in RDP_ACTIONS,
-        "version": f"{version}|{int(refunded)}",
+        "extension": extension.offer(session, session.product),
+        "ending_soon": extension.ending_soon(session),
+        "time_left": time_left(session),
+        "ending_soon_seconds": current_app.config["ENDING_SOON_MINUTES"] * 60,
+        "version": f"{version}|{int(refunded)}|{iso_or_empty(session.expires_at)}",
     }
+
+
+def time_left(session: VpsSession) -> str:
+    """What remains of a running session's time, as the countdown starts from."""
+    if session.expires_at is None:
+        return ""
+    return format_duration((session.expires_at - datetime.now(UTC)).total_seconds())
+
+
+def iso_or_empty(moment: datetime | None) -> str:
+    return moment.isoformat() if moment is not None else ""
 
 
 def render(session: VpsSession) -> str:
