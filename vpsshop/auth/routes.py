@@ -10,7 +10,7 @@ from vpsshop.auth.forms import LoginForm, LogoutForm, RegisterForm
 from vpsshop.auth.safe_redirect import safe_next_path
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db
-from vpsshop.services import accounts
+from vpsshop.services import accounts, email_verification
 
 GENERIC_LOGIN_ERROR = "Wrong email or password."
 # The one answer to a sign-up, whether the address was new or had an account already:
@@ -57,7 +57,9 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            accounts.sign_up(form.email.data, form.password.data)
+            user = accounts.sign_up(form.email.data, form.password.data)
+            if user is not None and email_verification.is_required():
+                email_verification.send_link(user)
             db.session.commit()
         except ServiceError as error:
             db.session.rollback()

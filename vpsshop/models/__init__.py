@@ -2,6 +2,7 @@
 
 from vpsshop.models.audit import AuditEntry
 from vpsshop.models.ledger import CoinTransaction, TransactionKind
+from vpsshop.models.mail import MailMessage, MailState, PasswordResetToken
 from vpsshop.models.product import VpsProduct, vps_product_workers
 from vpsshop.models.session import ACTIVE_STATUSES, FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.models.user import ApiToken, User
@@ -13,6 +14,9 @@ __all__ = [
     "AuditEntry",
     "CoinTransaction",
     "FINAL_STATUSES",
+    "MailMessage",
+    "MailState",
+    "PasswordResetToken",
     "SessionStatus",
     "TransactionKind",
     "User",

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from vpsshop.errors import InsufficientCoins, NotFound, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import CoinTransaction, TransactionKind, User, VpsSession
+from vpsshop.services import notices
 from vpsshop.services.text import required_text
 from vpsshop.services.versions import COVERED
 
@@ -151,7 +152,15 @@ def adjust(
     operations = {"add": add, "sub": sub, "set": set_balance}
     if op not in operations:
         raise ValidationError("The operation must be add, sub or set.", code="invalid_op")
-    return operations[op](user_id, amount, reason=reason, actor_id=actor_id)
+    entry = operations[op](user_id, amount, reason=reason, actor_id=actor_id)
+    if entry.delta > 0:
+        notices.notify(
+            user_id,
+            "coins_credited",
+            {"amount": entry.delta, "balance": entry.balance_after, "source": "admin"},
+            dedupe_key=f"coins_credited:{entry.id}",
+        )
+    return entry
 
 
 def charge(user_id: uuid.UUID, amount: int, *, session_id: uuid.UUID) -> CoinTransaction:

@@ -19,7 +19,7 @@ from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.models.types import utcnow
 from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue, get_redis
-from vpsshop.services import provisioning
+from vpsshop.services import mail_outbox, provisioning
 from vpsshop.services.session_jobs import enqueue_session_job, has_lease
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def sweep() -> dict[str, int]:
         if kind:
             counts[kind] += 1
     counts["check"] = _check_ready_sessions(now)
+    counts["mail"] = mail_outbox.requeue_stalled()
     if any(counts.values()):
         log.info("sweep %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
