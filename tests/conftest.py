@@ -30,7 +30,12 @@ from vpsshop.models import User, VpsProduct, Worker
 from vpsshop.services import accounts, ledger
 from vpsshop.services.passwords import CHEAPEST_PROFILE
 
-pytest_plugins = ["tests.fixtures.nodes", "tests.fixtures.jobs", "tests.fixtures.live_server"]
+pytest_plugins = [
+    "tests.fixtures.nodes",
+    "tests.fixtures.jobs",
+    "tests.fixtures.live_server",
+    "tests.fixtures.smtp",
+]
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/vpsshop_test"

@@ -120,14 +120,28 @@ def process_commands(
     return commands
 
 
-def banner(url: str, accounts: list[DemoAccount], redis_note: str) -> str:
+def mail_note(env: Mapping[str, str]) -> str:
+    """Where the demo's mails go: MAIL_URL's server (never printed: it may hold a
+    password), or the outbox folder of .eml files."""
+    if env.get("MAIL_URL"):
+        return "sent through MAIL_URL"
+    outbox = env.get("MAIL_OUTBOX_DIR") or str(INSTANCE_DIR / "outbox")
+    return f"written to {outbox}/ as .eml files (no MAIL_URL)"
+
+
+def banner(
+    url: str, accounts: list[DemoAccount], redis_note: str, mail: str | None = None
+) -> str:
     """What the demo prints once the web server answers."""
     lines = ["", "=" * 72, f"vpsshop is running at {url}", f"  admin panel: {url}admin/"]
     for account in accounts:
         role = "admin" if account.is_admin else "user"
         coins = "" if account.is_admin else f"  ({account.coins} coins)"
         lines.append(f"  {role + ':':7}{account.email} / {account.password}{coins}")
-    lines += [f"  redis: {redis_note}", "Ctrl-C stops every process of the demo.", "=" * 72, ""]
+    lines.append(f"  redis: {redis_note}")
+    if mail:
+        lines.append(f"  mail:  {mail}")
+    lines += ["Ctrl-C stops every process of the demo.", "=" * 72, ""]
     return "\n".join(lines)
 
 
@@ -190,6 +204,8 @@ def main() -> int:
 
         web_port = choose_web_port(os.environ)
         os.environ["PORT"] = str(web_port)
+        # Links in the demo's mails point at this demo.
+        os.environ.setdefault("PUBLIC_URL", f"http://{HOST}:{web_port}")
         node_ports = _distinct_free_ports(len(NODE_NAMES))
         node_urls = [f"http://{HOST}:{port}" for port in node_ports]
         nodes = list(zip(NODE_NAMES, node_urls, strict=True))
@@ -206,7 +222,7 @@ def main() -> int:
         url = f"http://{HOST}:{web_port}/"
         announcer = threading.Thread(
             target=_announce_when_ready,
-            args=(url, banner(url, accounts, redis_note), stop_announcer),
+            args=(url, banner(url, accounts, redis_note, mail_note(os.environ)), stop_announcer),
             daemon=True,
         )
         announcer.start()

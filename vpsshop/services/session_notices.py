@@ -81,7 +81,8 @@ def schedule_ending(session_id: uuid.UUID, expires_at: datetime) -> None:
 
 
 def ending(session_id: uuid.UUID, expires_at: str) -> bool:
-    """Record the "ends soon" mail if the session still ends at ``expires_at``; commits."""
+    """Record the "ends soon" mail if the session still ends at ``expires_at`` (once);
+    True when it was recorded now. Commits."""
     session = db.session.get(VpsSession, session_id)
     if (
         session is None
@@ -99,8 +100,8 @@ def ending(session_id: uuid.UUID, expires_at: str) -> bool:
         # The extension offer, once products can be extended (DESIGN.md "A session's time").
         "can_extend": bool(getattr(session.product, "extend_minutes", None)),
     }
-    notices.notify(
+    recorded = notices.notify(
         session.user_id, "server_ending", context, f"server_ending:{session.id}:{expires_at}"
     )
     db.session.commit()
-    return True
+    return recorded is not None
