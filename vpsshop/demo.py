@@ -129,9 +129,7 @@ def mail_note(env: Mapping[str, str]) -> str:
     return f"written to {outbox}/ as .eml files (no MAIL_URL)"
 
 
-def banner(
-    url: str, accounts: list[DemoAccount], redis_note: str, mail: str | None = None
-) -> str:
+def banner(url: str, accounts: list[DemoAccount], redis_note: str, mail: str | None = None) -> str:
     """What the demo prints once the web server answers."""
     lines = ["", "=" * 72, f"vpsshop is running at {url}", f"  admin panel: {url}admin/"]
     for account in accounts:

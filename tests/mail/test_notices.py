@@ -245,7 +245,10 @@ def test_unsubscribe_without_signing_in(db, client, make_user, run_jobs, smtp_se
     _record(user, dedupe="event-2")
     _record(user, kind="password_changed", dedupe="event-3")  # security: still sent
     assert run_jobs()
-    assert [m["X-Vpsshop-Kind"] for m in smtp_server.messages] == ["server_ready", "password_changed"]
+    assert [m["X-Vpsshop-Kind"] for m in smtp_server.messages] == [
+        "server_ready",
+        "password_changed",
+    ]
     assert [m.state for m in _messages()] == ["sent", "skipped", "sent"]
     assert "List-Unsubscribe" not in smtp_server.messages[1]
     for bad in ("/unsubscribe/nope", path[:-3] + "abc"):
@@ -258,9 +261,7 @@ def test_notification_settings_page(db, client, make_user, login):
     page = client.get("/account/notifications")
     assert page.status_code == 200
     token = get_csrf_token(client, "/account/notifications")
-    saved = client.post(
-        "/account/notifications", data={"notify_servers": "y", "csrf_token": token}
-    )
+    saved = client.post("/account/notifications", data={"notify_servers": "y", "csrf_token": token})
     assert saved.status_code == 302
     _db.session.expire_all()
     fresh_user = _db.session.get(type(user), user.id)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from tests.helpers import DEFAULT_PASSWORD, csrf_token_from, get_csrf_token
-from tests.mail.conftest import link_path, text_of
+from tests.mail.conftest import link_path
 from vpsshop.models import MailMessage, PasswordResetToken
 from vpsshop.models.types import utcnow
 from vpsshop.services.password_reset import RESET_ANSWER
@@ -60,7 +60,10 @@ def test_reset_end_to_end(app, db, client, make_user, api_token, login, run_jobs
         "/login", data={"email": user.email, "password": DEFAULT_PASSWORD, "csrf_token": csrf}
     )
     assert old.status_code == 401
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {old_token}"}).status_code == 401
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {old_token}"}).status_code
+        == 401
+    )
     assert other_browser.get("/vps/sessions").status_code == 302
     login(user, NEW_PASSWORD)
 
@@ -104,12 +107,17 @@ def test_api_reset_and_confirm(db, client, make_user, run_jobs, smtp_server):
         "/api/v1/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD}
     )
     assert again.status_code == 400 and again.get_json()["error"] == "invalid_reset_token"
-    assert client.post(
-        "/api/v1/auth/token", json={"email": user.email, "password": NEW_PASSWORD}
-    ).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/auth/token", json={"email": user.email, "password": NEW_PASSWORD}
+        ).status_code
+        == 201
+    )
 
 
-def test_unknown_address_answered_alike_and_nothing_sent(db, client, make_user, run_jobs, smtp_server):
+def test_unknown_address_answered_alike_and_nothing_sent(
+    db, client, make_user, run_jobs, smtp_server
+):
     user = make_user()
     known = client.post("/api/v1/auth/password-reset", json={"email": user.email})
     unknown = client.post("/api/v1/auth/password-reset", json={"email": "nobody@example.com"})
@@ -117,9 +125,9 @@ def test_unknown_address_answered_alike_and_nothing_sent(db, client, make_user, 
     page_known = _ask_on_page(client, user.email)
     page_unknown = _ask_on_page(client, "nobody@example.com")
     assert page_known.status_code == page_unknown.status_code == 200
-    assert page_known.get_data(as_text=True).replace(
-        user.email, ""
-    ) == page_unknown.get_data(as_text=True).replace("nobody@example.com", "")
+    assert page_known.get_data(as_text=True).replace(user.email, "") == page_unknown.get_data(
+        as_text=True
+    ).replace("nobody@example.com", "")
     assert run_jobs()
     assert smtp_server.to("nobody@example.com") == []
     assert len(smtp_server.to(user.email)) == 2
@@ -159,7 +167,9 @@ def test_mistyped_new_password_keeps_the_link(db, client, make_user, run_jobs, s
 
 def test_bad_bodies_never_500(client, make_user):
     for body in (None, "text", [], {"email": 5}, {"email": ["a@b.c"]}, {"email": "not-an-email"}):
-        kwargs = {"data": "x{", "content_type": "application/json"} if body is None else {"json": body}
+        kwargs = (
+            {"data": "x{", "content_type": "application/json"} if body is None else {"json": body}
+        )
         response = client.post("/api/v1/auth/password-reset", **kwargs)
         assert response.status_code == 400, (body, response.get_json())
         assert response.get_json()["error"] in {"invalid_json", "invalid_email"}
@@ -191,9 +201,10 @@ def test_rate_limited_per_account_alike(app, client, make_user):
         ]
         assert codes == [202, 202, 429]
     # Another address from the same client is not held back by those.
-    assert client.post(
-        "/api/v1/auth/password-reset", json={"email": "third@example.com"}
-    ).status_code == 202
+    assert (
+        client.post("/api/v1/auth/password-reset", json={"email": "third@example.com"}).status_code
+        == 202
+    )
 
 
 def test_rate_limited_per_client_address(app, client):

@@ -66,9 +66,7 @@ def test_no_password_in_clear_to_a_remote_server(app, monkeypatch, smtp_server):
         mailer.deliver(_message(), "test")
 
 
-@pytest.mark.parametrize(
-    "url", ["http://host", "smtp://", "smtp://host:notaport", "mailto:x@y"]
-)
+@pytest.mark.parametrize("url", ["http://host", "smtp://", "smtp://host:notaport", "mailto:x@y"])
 def test_bad_mail_url(url):
     with pytest.raises(mailer.MailRefused):
         mailer.parse_mail_url(url)

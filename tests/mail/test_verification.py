@@ -51,9 +51,12 @@ def test_sign_up_mails_a_link_and_buying_waits_for_it(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert api.status_code == 403 and api.get_json()["error"] == "email_unverified"
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).get_json()[
-        "email_verified"
-    ] is False
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).get_json()[
+            "email_verified"
+        ]
+        is False
+    )
 
     assert run_jobs()
     [mail] = smtp_server.to("new@example.com")
@@ -61,7 +64,9 @@ def test_sign_up_mails_a_link_and_buying_waits_for_it(
     confirm_page = client.get(path)
     assert confirm_page.status_code == 200
     assert _user(db, "new@example.com").email_verified_at is None  # GET changes nothing
-    done = client.post(path, data={"csrf_token": csrf_token_from(confirm_page.get_data(as_text=True))})
+    done = client.post(
+        path, data={"csrf_token": csrf_token_from(confirm_page.get_data(as_text=True))}
+    )
     assert done.status_code == 302
     assert _user(db, "new@example.com").email_verified_at is not None
     again = client.post(

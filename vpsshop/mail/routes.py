@@ -9,8 +9,12 @@ from flask_login import current_user, login_required
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import csrf, db
 from vpsshop.mail import bp
-from vpsshop.mail.forms import ConfirmForm, ForgotPasswordForm, NotificationSettingsForm
-from vpsshop.mail.forms import ResetPasswordForm
+from vpsshop.mail.forms import (
+    ConfirmForm,
+    ForgotPasswordForm,
+    NotificationSettingsForm,
+    ResetPasswordForm,
+)
 from vpsshop.models import User
 from vpsshop.services import email_verification, mail_links, notices, password_reset
 
@@ -62,7 +66,9 @@ def verify_email(token: str):
     if request.method == "GET" or not form.validate_on_submit():
         if mail_links.read_verification_token(token) is None:
             return _invalid_link("This confirmation link is not valid or has expired.")
-        return render_template("mail/verify.html", form=form), 200 if request.method == "GET" else 400
+        return render_template(
+            "mail/verify.html", form=form
+        ), 200 if request.method == "GET" else 400
     try:
         email_verification.confirm(token)
     except ServiceError as error:

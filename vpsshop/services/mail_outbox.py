@@ -49,9 +49,7 @@ def _claim(message_id: uuid.UUID) -> bool:
     result = db.session.execute(
         update(MailMessage)
         .where(MailMessage.id == message_id, claimable)
-        .values(
-            state=MailState.SENDING.value, claimed_at=now, attempts=MailMessage.attempts + 1
-        )
+        .values(state=MailState.SENDING.value, claimed_at=now, attempts=MailMessage.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()

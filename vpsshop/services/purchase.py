@@ -76,8 +76,9 @@ def purchase(
     Commits. Raises ServiceError subclasses (nothing charged in every case):
     NotFound (unknown/inactive product, 404), ValidationError (bad id or key, 400),
     InsufficientCoins (402), NoCapacity (409), IdempotencyMismatch (422, same key used
-    for another product), EmailUnverified (403, address not confirmed yet), ServiceUnavailable (503, Redis down: refunded at once,
-    session failed, "you were not charged").
+    for another product), EmailUnverified (403, address not confirmed yet),
+    ServiceUnavailable (503, Redis down: refunded at once, session failed, "you were not
+    charged").
     The same ``idempotency_key`` again returns the same session and charges nothing.
     """
     email_verification.require_verified(user)
