@@ -62,6 +62,8 @@ def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
         ("/admin/sessions/delete/", {"id": session.id}),
         ("/admin/jobs/requeue/", {"job_id": failed_job_id}),
         ("/admin/jobs/delete/", {"job_id": failed_job_id}),
+        # A made-up message id: refused for the missing token before it is looked up.
+        ("/admin/mail_messages/send-again/", {"id": session.id}),
     ]
 
 

@@ -44,13 +44,16 @@ def test_send_again_only_a_failed_one(admin_client, make_user):
     admin_client.post("/admin/mail_messages/send-again/", {"id": str(sent.id)})
     assert _db.session.get(MailMessage, sent.id).state == "sent"
     assert admin_client.post("/admin/mail_messages/send-again/", {"id": "nope"}).status_code == 404
-    assert admin_client.post(
-        "/admin/mail_messages/send-again/", {"id": str(failed.id)}, csrf=False
-    ).status_code in (400, 302)
+    assert (
+        admin_client.post(
+            "/admin/mail_messages/send-again/", {"id": str(failed.id)}, csrf=False
+        ).status_code
+        == 400
+    )
 
 
 def test_not_for_buyers(user_client):
-    assert user_client.get("/admin/mail_messages/").status_code in (302, 403)
+    assert user_client.get("/admin/mail_messages/").status_code == 403
 
 
 def test_records_hold_no_link_token(make_user):
