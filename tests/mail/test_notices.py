@@ -160,7 +160,7 @@ def test_server_notices_carry_no_credential_or_node_address(
     assert kinds == ["server_ready", "server_ending", "server_ended"]
     secrets = [
         session.rdp_host,
-        str(session.rdp_port),
+        f":{session.rdp_port}",
         session.rdp_user,
         _rdp_password(session),
         urlsplit(sim_node.url).netloc,

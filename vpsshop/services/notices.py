@@ -19,11 +19,13 @@ from flask import current_app, has_app_context
 from redis.exceptions import RedisError
 from rq import Retry
 from sqlalchemy import event, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from vpsshop.extensions import db
 from vpsshop.models import MailMessage, MailState, User
+from vpsshop.models.types import utcnow
 from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
 from vpsshop.services.mail_settings import retry_intervals
 
@@ -84,21 +86,32 @@ def notify(
         if db.session.execute(taken).first() is not None:
             return None
     wanted = spec.category is None or getattr(user, f"notify_{spec.category}", True)
-    message = MailMessage(
-        id=uuid.uuid4(),
-        user_id=user.id,
-        to_address=user.email,
-        kind=kind,
-        state=(MailState.QUEUED if wanted else MailState.SKIPPED).value,
-        dedupe_key=dedupe_key,
-        context=json.dumps(context or {}, default=str, sort_keys=True),
+    message_id = uuid.uuid4()
+    # One statement, no savepoint: a concurrent notice for the same event inserts nothing
+    # here, and the caller's transaction goes on (SQLite would commit a savepoint that
+    # opened the transaction, rollback or not).
+    insert = (
+        postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else (sqlite_insert)
     )
-    try:
-        # A savepoint: a concurrent notice for the same event loses here, alone.
-        with db.session.begin_nested():
-            db.session.add(message)
-    except IntegrityError:
+    inserted = db.session.execute(
+        insert(MailMessage.__table__)
+        .values(
+            id=message_id,
+            user_id=user.id,
+            to_address=user.email,
+            kind=kind,
+            state=(MailState.QUEUED if wanted else MailState.SKIPPED).value,
+            attempts=0,
+            dedupe_key=dedupe_key,
+            context=json.dumps(context or {}, default=str, sort_keys=True),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(MailMessage.__table__.c.id)
+    )
+    if inserted.scalar_one_or_none() is None:
         return None
+    message = db.session.get(MailMessage, message_id)
     if wanted:
         db.session.info.setdefault(PENDING, []).append(message.id)
     log.info("mail recorded kind=%s message_id=%s state=%s", kind, message.id, message.state)
