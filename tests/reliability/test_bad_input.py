@@ -87,6 +87,15 @@ JSON_ENDPOINTS = {
             "worker_ids",
         ),
     ),
+    "api.request_password_reset": ("POST", "/api/v1/auth/password-reset", None, ("email",)),
+    "api.confirm_password_reset": (
+        "POST",
+        "/api/v1/auth/password-reset/confirm",
+        None,
+        ("token", "password"),
+    ),
+    "api.resend_verification": ("POST", "/api/v1/me/verify-email", "user", ()),
+    "api.update_notifications": ("PATCH", "/api/v1/me/notifications", "user", ("servers", "coins")),
 }
 
 # Strings that have broken parsers, databases and templates before.
