@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,7 @@ pytest_plugins = [
     "tests.fixtures.jobs",
     "tests.fixtures.live_server",
     "tests.fixtures.stripe",
+    "tests.fixtures.smtp",
 ]
 
 # Under ``pytest -n N`` (pytest-xdist) each worker process gets its own database and
@@ -59,6 +61,8 @@ TEST_DATABASE_URL = _per_worker_database(
     os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://root@127.0.0.1:5432/vpsshop_test")
 )
 TEST_REDIS_URL = _per_worker_redis(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13"))
+# Mails of tests without an SMTP server of their own land here, never in instance/.
+TEST_OUTBOX_DIR = Path(tempfile.gettempdir()) / f"vpsshop-test-outbox-{os.getpid()}"
 
 
 def ensure_database(url: str) -> None:
@@ -96,6 +100,7 @@ def make_test_config(**overrides) -> dict:
         "REDIS_URL": TEST_REDIS_URL,
         "SECRET_KEY": "test-secret-key",
         "SERVER_NAME": None,
+        "MAIL_OUTBOX_DIR": str(TEST_OUTBOX_DIR),
         # The cheapest argon2 profile: hashing is most of a sign-in's time (production's
         # defaults are asserted in tests/services/test_passwords.py).
         "PASSWORD_HASH_TIME_COST": CHEAPEST_PROFILE.time_cost,

@@ -53,6 +53,8 @@ DEV_ONLY = {
         "markdown-it-py", "mdurl", "pathable", "pydantic-settings", "pyrate-limiter",
         "python-dotenv", "PyYAML", "referencing", "rfc3339-validator", "rich", "rpds-py",
         "six",
+        # aiosmtpd (tests/fixtures/smtp.py), with its own
+        "aiosmtpd", "atpublic",
     )
 }  # fmt: skip
 # What `python -m venv` puts in every venv, beside what requirements.txt lists.

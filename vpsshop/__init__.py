@@ -68,10 +68,11 @@ def register_extensions(app: Flask) -> None:
 
     from vpsshop import models  # noqa: F401  (tables must be known to Alembic)
     from vpsshop.login import register_login_loaders
-    from vpsshop.services import slot_events, versions
+    from vpsshop.services import notices, slot_events, versions
 
     versions.install()  # every commit moves the versions of what it changed
     slot_events.install()  # a commit that frees a slot serves the waitlist
+    notices.install()  # mails recorded in a transaction are enqueued after its commit
     register_login_loaders(login_manager)
 
 
@@ -83,6 +84,7 @@ def register_blueprints(app: Flask) -> None:
     from vpsshop.auth import bp as auth_bp
     from vpsshop.billing import bp as billing_bp
     from vpsshop.coins import bp as coins_bp
+    from vpsshop.mail import bp as mail_bp
     from vpsshop.ops import bp as ops_bp
     from vpsshop.shop import bp as shop_bp
 
@@ -94,6 +96,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(billing_bp)
+    app.register_blueprint(mail_bp)
     csrf.exempt(api_bp)  # the API authenticates with Bearer tokens, not cookies
     init_admin(app)
 

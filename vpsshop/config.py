@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vpsshop.services.mail_settings import mail_settings
 from vpsshop.services.passwords import PRODUCTION_PROFILE, profile_from, profile_problem
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
@@ -60,6 +61,11 @@ RATE_LIMITS = {
     "RATELIMIT_PURCHASES_PER_USER": "10 per minute",
     # Accepted sign-ups (each an argon2 hash and maybe an account) per client address.
     "RATELIMIT_REGISTER_PER_ADDRESS": "5 per hour",
+    # Password-reset requests and confirmations, verification mails (vpsshop/limits.py).
+    "RATELIMIT_PASSWORD_RESET_PER_ADDRESS": "10 per hour",
+    "RATELIMIT_PASSWORD_RESET_PER_ACCOUNT": "3 per hour",
+    "RATELIMIT_PASSWORD_RESET_CONFIRM_PER_ADDRESS": "30 per hour",
+    "RATELIMIT_VERIFY_MAIL_PER_ACCOUNT": "3 per hour",
 }
 TESTING_RATE_LIMIT = "100000 per minute"
 
@@ -191,6 +197,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "VOUCHER_FAILURE_WINDOW_SECONDS": _int_env("VOUCHER_FAILURE_WINDOW_SECONDS", 3600),
         # Rate limits (vpsshop/limits.py), Flask-Limiter rate strings.
         **_rate_limits(env),
+        **mail_settings(env),
     }
     config.update(overrides)
     config["ENV_NAME"] = env

@@ -155,7 +155,16 @@ def configure_stripe_standin(env: dict[str, str], web_port: int, stripe_port: in
     env.setdefault("PUBLIC_URL", f"http://{HOST}:{web_port}")
 
 
-def banner(url: str, accounts: list[DemoAccount], redis_note: str) -> str:
+def mail_note(env: Mapping[str, str]) -> str:
+    """Where the demo's mails go: MAIL_URL's server (never printed: it may hold a
+    password), or the outbox folder of .eml files."""
+    if env.get("MAIL_URL"):
+        return "sent through MAIL_URL"
+    outbox = env.get("MAIL_OUTBOX_DIR") or str(INSTANCE_DIR / "outbox")
+    return f"written to {outbox}/ as .eml files (no MAIL_URL)"
+
+
+def banner(url: str, accounts: list[DemoAccount], redis_note: str, mail: str | None = None) -> str:
     """What the demo prints once the web server answers."""
     lines = ["", "=" * 72, f"vpsshop is running at {url}", f"  admin panel: {url}admin/"]
     for account in accounts:
@@ -164,10 +173,13 @@ def banner(url: str, accounts: list[DemoAccount], redis_note: str) -> str:
         lines.append(f"  {role + ':':7}{account.email} / {account.password}{coins}")
     if os.environ.get("STRIPE_API_BASE", "").startswith(f"http://{HOST}:"):
         lines.append(
-            f"  coins: {url}billing buys them through the local Stripe stand-in "
+            f"  coins: {url}coins buys them through the local Stripe stand-in "
             f"({os.environ['STRIPE_API_BASE']}/ lists its payments, refunds and disputes)"
         )
-    lines += [f"  redis: {redis_note}", "Ctrl-C stops every process of the demo.", "=" * 72, ""]
+    lines.append(f"  redis: {redis_note}")
+    if mail:
+        lines.append(f"  mail:  {mail}")
+    lines += ["Ctrl-C stops every process of the demo.", "=" * 72, ""]
     return "\n".join(lines)
 
 
@@ -230,6 +242,8 @@ def main() -> int:
 
         web_port = choose_web_port(os.environ)
         os.environ["PORT"] = str(web_port)
+        # Links in the demo's mails point at this demo.
+        os.environ.setdefault("PUBLIC_URL", f"http://{HOST}:{web_port}")
         node_ports, stripe_port = _split_ports(_distinct_free_ports(len(NODE_NAMES) + 1))
         use_standin = not os.environ.get("STRIPE_SECRET_KEY")
         configure_stripe_standin(os.environ, web_port, stripe_port)
@@ -250,7 +264,7 @@ def main() -> int:
         url = f"http://{HOST}:{web_port}/"
         announcer = threading.Thread(
             target=_announce_when_ready,
-            args=(url, banner(url, accounts, redis_note), stop_announcer),
+            args=(url, banner(url, accounts, redis_note, mail_note(os.environ)), stop_announcer),
             daemon=True,
         )
         announcer.start()

@@ -232,6 +232,38 @@ REGISTER_BY_ADDRESS = limiter.shared_limit(
 )
 
 
+# Password-reset requests: per client address, and per account (the submitted address,
+# whether or not it has an account, so a 429 tells nothing either). Confirmations: per
+# client address. Verification mails: per signed-in account.
+RESET_ENDPOINTS = ("mail.forgot_password", "api.request_password_reset")
+RESET_CONFIRM_ENDPOINTS = ("mail.reset_password", "api.confirm_password_reset")
+VERIFY_MAIL_ENDPOINTS = ("mail.resend_verification", "api.resend_verification")
+RESET_BY_ADDRESS = limiter.shared_limit(
+    _config_value("RATELIMIT_PASSWORD_RESET_PER_ADDRESS"),
+    scope="reset-address",
+    key_func=address_key,
+    methods=["POST"],
+)
+RESET_BY_ACCOUNT = limiter.shared_limit(
+    _config_value("RATELIMIT_PASSWORD_RESET_PER_ACCOUNT"),
+    scope="reset-account",
+    key_func=account_key,
+    methods=["POST"],
+)
+RESET_CONFIRM_BY_ADDRESS = limiter.shared_limit(
+    _config_value("RATELIMIT_PASSWORD_RESET_CONFIRM_PER_ADDRESS"),
+    scope="reset-confirm-address",
+    key_func=address_key,
+    methods=["POST"],
+)
+VERIFY_MAIL_BY_ACCOUNT = limiter.shared_limit(
+    _config_value("RATELIMIT_VERIFY_MAIL_PER_ACCOUNT"),
+    scope="verify-mail",
+    key_func=buyer_key,
+    methods=["POST"],
+)
+
+
 def apply_limits(app: Flask) -> None:
     """Attach the limits to the views; call after the blueprints are registered."""
     _wrap(app, LOGIN_ENDPOINTS, LOGIN_BY_ADDRESS, LOGIN_FAILURES_BY_ACCOUNT)
@@ -239,3 +271,6 @@ def apply_limits(app: Flask) -> None:
     _wrap(app, ("api.create_token",), TOKENS_BY_ACCOUNT)
     _wrap(app, PURCHASE_ENDPOINTS, PURCHASES_BY_USER)
     _wrap(app, ("auth.register",), REGISTER_BY_ADDRESS)
+    _wrap(app, RESET_ENDPOINTS, RESET_BY_ADDRESS, RESET_BY_ACCOUNT)
+    _wrap(app, RESET_CONFIRM_ENDPOINTS, RESET_CONFIRM_BY_ADDRESS)
+    _wrap(app, VERIFY_MAIL_ENDPOINTS, VERIFY_MAIL_BY_ACCOUNT)

@@ -84,6 +84,8 @@ def form_posts(world, failed_job_id: str) -> list[tuple[str, dict]]:
         ("/admin/vouchers/new/", {"coins": 5, "max_redemptions": 1, "count": 2}),
         ("/admin/vouchers/deactivate/", {"id": world["voucher"].id}),
         ("/admin/vouchers/delete/", {"id": world["voucher"].id}),
+        # A made-up message id: refused for the missing token before it is looked up.
+        ("/admin/mail_messages/send-again/", {"id": session.id}),
     ]
 
 

@@ -20,6 +20,7 @@ def test_token_then_me(client, db, make_user, api_token):
         "email": user.email,
         "coins": 7,
         "is_admin": False,
+        "email_verified": True,
     }
     stored = db.session.execute(select(ApiToken)).scalar_one()
     assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()

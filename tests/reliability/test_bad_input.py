@@ -146,6 +146,15 @@ JSON_ENDPOINTS = {
     ),
     # Unsigned: every body is refused before it is read (tests/billing/test_fuzz.py signs).
     "api.stripe_webhook": ("POST", "/api/v1/billing/stripe/webhook", None, ()),
+    "api.request_password_reset": ("POST", "/api/v1/auth/password-reset", None, ("email",)),
+    "api.confirm_password_reset": (
+        "POST",
+        "/api/v1/auth/password-reset/confirm",
+        None,
+        ("token", "password"),
+    ),
+    "api.resend_verification": ("POST", "/api/v1/me/verify-email", "user", ()),
+    "api.update_notifications": ("PATCH", "/api/v1/me/notifications", "user", ("servers", "coins")),
 }
 
 # Strings that have broken parsers, databases and templates before.

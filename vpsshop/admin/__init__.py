@@ -13,6 +13,7 @@ from vpsshop.models import (
     AuditEntry,
     CoinPack,
     CoinTransaction,
+    MailMessage,
     Payment,
     StripeEvent,
     User,
@@ -33,6 +34,7 @@ def init_admin(app: Flask) -> Admin:
     from vpsshop.admin.dashboard import DashboardView
     from vpsshop.admin.jobs import JobsView
     from vpsshop.admin.ledger import CoinLedgerView
+    from vpsshop.admin.mail import MailMessageView
     from vpsshop.admin.products import ProductView
     from vpsshop.admin.sessions import SessionView
     from vpsshop.admin.users import UserView
@@ -73,4 +75,5 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(PaymentView(Payment, db, name="Payments", endpoint="payments"))
     admin.add_view(StripeEventView(StripeEvent, db, name="Stripe events", endpoint="stripe_events"))
     admin.add_view(AuditView(AuditEntry, db, name="Audit", endpoint="audit"))
+    admin.add_view(MailMessageView(MailMessage, db, name="Mail", endpoint="mail_messages"))
     return admin

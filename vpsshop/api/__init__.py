@@ -13,6 +13,7 @@ from vpsshop.api import (  # noqa: E402,F401
     coin_routes,
     docs,
     errors,
+    mail_routes,
     time_routes,
     vps_routes,
 )

@@ -17,7 +17,13 @@ from vpsshop.services.tokens import check_name, issue_token
 
 
 def user_json(user) -> dict:
-    return {"id": str(user.id), "email": user.email, "coins": user.coins, "is_admin": user.is_admin}
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "coins": user.coins,
+        "is_admin": user.is_admin,
+        "email_verified": user.email_verified_at is not None,
+    }
 
 
 def _failed(email: object, detail: str, error: Unauthorized) -> Unauthorized:

@@ -11,7 +11,7 @@ from vpsshop.auth.forms import LoginCodeForm, LoginForm, LogoutForm, RegisterFor
 from vpsshop.auth.safe_redirect import safe_next_path
 from vpsshop.errors import ServiceError
 from vpsshop.extensions import db
-from vpsshop.services import accounts, activity, two_factor
+from vpsshop.services import accounts, activity, email_verification, two_factor
 from vpsshop.services.activity import ActivityKind
 
 GENERIC_LOGIN_ERROR = "Wrong email or password."
@@ -117,7 +117,9 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            accounts.sign_up(form.email.data, form.password.data)
+            user = accounts.sign_up(form.email.data, form.password.data)
+            if user is not None and email_verification.is_required():
+                email_verification.send_link(user)
             db.session.commit()
         except ServiceError as error:
             db.session.rollback()

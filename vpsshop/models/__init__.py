@@ -4,6 +4,7 @@ from vpsshop.models.account import ActivityEvent, RecoveryCode
 from vpsshop.models.audit import AuditEntry
 from vpsshop.models.billing import CoinPack, Payment, PaymentStatus, StripeEvent
 from vpsshop.models.ledger import CoinTransaction, TransactionKind
+from vpsshop.models.mail import MailMessage, MailState, PasswordResetToken
 from vpsshop.models.product import VpsProduct, vps_product_workers
 from vpsshop.models.session import ACTIVE_STATUSES, FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.models.session_time import SessionExtension, WaitlistEntry, WaitlistStatus
@@ -23,6 +24,9 @@ __all__ = [
     "PaymentStatus",
     "RecoveryCode",
     "SessionExtension",
+    "MailMessage",
+    "MailState",
+    "PasswordResetToken",
     "SessionStatus",
     "StripeEvent",
     "TransactionKind",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsshop.extensions import db
@@ -34,6 +34,12 @@ class User(UserMixin, db.Model):
     # Bumped on password change so that old login cookies stop working.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Null until the address was confirmed (REQUIRE_EMAIL_VERIFICATION); users made by
+    # create-user or an admin are confirmed when made.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Mail notices the user wants (security mails are always sent): servers, coins.
+    notify_servers: Mapped[bool] = mapped_column(default=True, server_default=true())
+    notify_coins: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Two-factor sign-in (services/two_factor.py): the TOTP secret, encrypted; set at
     # setup, in force once ``totp_enabled_at`` is set. The last accepted time step makes
     # each code usable once.

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from vpsshop.errors import Conflict, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import User
-from vpsshop.services import activity, ledger
+from vpsshop.models.types import utcnow
+from vpsshop.services import activity, ledger, notices
 from vpsshop.services.activity import ActivityKind
 from vpsshop.services.passwords import hash_password, needs_rehash, verify_password
 from vpsshop.services.text import is_storable
@@ -58,11 +59,19 @@ def check_password_rules(password: object) -> str:
     return password
 
 
-def _insert_user(email: str, password_hash: str, is_admin: bool) -> User | None:
+def _insert_user(
+    email: str, password_hash: str, is_admin: bool, *, verified: bool = True
+) -> User | None:
     """The new user, or None when the email is taken (also by a concurrent insert)."""
     if db.session.execute(select(User.id).where(User.email == email)).first():
         return None
-    user = User(email=email, password_hash=password_hash, is_admin=is_admin, coins=0)
+    user = User(
+        email=email,
+        password_hash=password_hash,
+        is_admin=is_admin,
+        coins=0,
+        email_verified_at=utcnow() if verified else None,
+    )
     try:
         with db.session.begin_nested():
             db.session.add(user)
@@ -72,7 +81,10 @@ def _insert_user(email: str, password_hash: str, is_admin: bool) -> User | None:
 
 
 def create_user(email: str, password: str, *, is_admin: bool = False) -> User:
-    """Insert a user with zero coins; the caller commits. Raises on a taken email."""
+    """Insert a user with zero coins; the caller commits. Raises on a taken email.
+
+    Made by an operator (create-user, an admin), the address counts as confirmed.
+    """
     email = normalise_email(email)
     password = check_password_rules(password)
     user = _insert_user(email, hash_password(password), is_admin)
@@ -89,10 +101,11 @@ def sign_up(email: str, password: str) -> User | None:
     The caller answers both outcomes alike, so the sign-up form tells nobody which
     addresses have accounts; the password is hashed in both, so they take as long.
     Raises ``ValidationError`` for a malformed email or password, which tells nothing.
+    The address is unconfirmed until its owner follows the mailed link.
     """
     email = normalise_email(email)
     password_hash = hash_password(check_password_rules(password))
-    user = _insert_user(email, password_hash, is_admin=False)
+    user = _insert_user(email, password_hash, is_admin=False, verified=False)
     welcome = current_app.config["SIGNUP_COINS"]
     if user is not None and welcome > 0:
         db.session.flush()
@@ -140,8 +153,17 @@ def authenticate(email: object, password: object) -> User | None:
 
 
 def change_password(user: User, new_password: str) -> None:
-    """Set a new password and end every other login and API token; the caller commits."""
+    """Set a new password and end every other login and API token; the caller commits.
+
+    The user is told by mail (a security notice, always sent).
+    """
     user.password_hash = hash_password(check_password_rules(new_password))
     user.session_version += 1
     revoke_all_tokens(user.id)
     activity.record(user.id, ActivityKind.PASSWORD_CHANGED)
+    notices.notify(
+        user.id,
+        "password_changed",
+        {"changed_at": utcnow().isoformat()},
+        dedupe_key=f"password_changed:{user.id}:{user.session_version}",
+    )

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from vpsshop.errors import InsufficientCoins, NotFound, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import CoinTransaction, TransactionKind, User, VpsSession
-from vpsshop.services import audit
+from vpsshop.services import audit, notices
 from vpsshop.services.text import required_text
 from vpsshop.services.versions import COVERED
 
@@ -167,6 +167,13 @@ def adjust(
         reason=entry.reason,
         ledger_id=entry.id,
     )
+    if entry.delta > 0:
+        notices.notify(
+            user_id,
+            "coins_credited",
+            {"amount": entry.delta, "balance": entry.balance_after, "source": "admin"},
+            dedupe_key=f"coins_credited:{entry.id}",
+        )
     return entry
 
 

@@ -23,7 +23,7 @@ from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession, Worker
 from vpsshop.models.types import utcnow
 from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
-from vpsshop.services import crypto, ledger, node_client, workers
+from vpsshop.services import crypto, ledger, node_client, session_notices, workers
 from vpsshop.services.log_parser import parse_log
 from vpsshop.services.node_client import NodeBusy, NodeError, NodeNotFound
 from vpsshop.services.session_jobs import current_job_id, enqueue_session_job, join_node_watch
@@ -325,6 +325,7 @@ def _mark_ready(session: VpsSession, details) -> None:
     session.ready_at = now
     minutes = session.product.duration_minutes
     session.expires_at = now + timedelta(minutes=minutes) if minutes else None
+    session_notices.ready(session)
     log.info("ready session_id=%s", session.id)
 
 
@@ -368,6 +369,7 @@ def _mark_lost(session_id: uuid.UUID) -> None:
     session.ended_at = now
     # The node has nothing left to stop; the slot is free from this commit on.
     session.vm_stopped_at = now
+    session_notices.ended(session)
     db.session.commit()
     log.warning("lost session_id=%s", session_id)
 
@@ -385,8 +387,10 @@ def _fail(session: VpsSession, message: str) -> None:
     session.status = SessionStatus.FAILED
     session.error = message[:500]
     session.ended_at = utcnow()
-    if session.ready_at is None:
+    refunded = session.ready_at is None
+    if refunded:
         ledger.refund(session, message)
+    session_notices.failed(session, refunded)
     log.info("failed session_id=%s error=%s", session.id, message)
 
 
@@ -463,6 +467,7 @@ def stop(session_id: uuid.UUID) -> None:
         session.ended_at = session.vm_stopped_at
         if session.error and session.error.startswith("Stopping failed"):
             session.error = None
+        session_notices.ended(session)
     db.session.commit()
     log.info("stopped session_id=%s status=%s", session_id, session.status)
 
@@ -504,8 +509,10 @@ def expire(session_id: uuid.UUID) -> None:
 
 
 def schedule_expiry(session_id: uuid.UUID, expires_at: datetime) -> None:
-    """Schedule the session's expiry at ``expires_at`` itself (the sweeper is the net)."""
+    """Schedule the session's expiry at ``expires_at`` itself (the sweeper is the net),
+    and the mail that tells the user a few minutes before."""
     _schedule("expire", session_id, at=expires_at)
+    session_notices.schedule_ending(session_id, expires_at)
 
 
 def fail_and_refund(session_id: uuid.UUID, message: str) -> VpsSession:

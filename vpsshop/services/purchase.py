@@ -20,7 +20,7 @@ from vpsshop.errors import (
 from vpsshop.extensions import db
 from vpsshop.models import SessionStatus, User, VpsProduct, VpsSession
 from vpsshop.models.types import utcnow
-from vpsshop.services import activity, ledger, payments, waitlist, workers
+from vpsshop.services import activity, email_verification, ledger, payments, waitlist, workers
 from vpsshop.services.activity import ActivityKind
 from vpsshop.services.session_jobs import enqueue_session_job
 
@@ -78,11 +78,13 @@ def purchase(
 
     Commits. Raises ServiceError subclasses (nothing charged in every case):
     NotFound (unknown/inactive product, 404), ValidationError (bad id or key, 400),
-    InsufficientCoins (402), AccountOnHold (403), NoCapacity (409), IdempotencyMismatch
-    (422, same key used for another product), ServiceUnavailable (503, Redis down: refunded at once,
-    session failed, "you were not charged").
+    InsufficientCoins (402), AccountOnHold (403), EmailUnverified (403, address not
+    confirmed yet), NoCapacity (409), IdempotencyMismatch (422, same key used for another
+    product), ServiceUnavailable (503, Redis down: refunded at once, session failed, "you
+    were not charged").
     The same ``idempotency_key`` again returns the same session and charges nothing.
     """
+    email_verification.require_verified(user)
     product_uuid = _product_id(product_id)
     key = _idempotency_key(idempotency_key)
     if key is not None and (found := _existing(user.id, key, product_uuid)) is not None:
