@@ -16,7 +16,7 @@ from tests.helpers import QUICK_JOBS, assert_ledger_invariant, coins, fresh, sta
 from tests.reliability.conftest import wait_for
 from vpsshop.errors import InsufficientCoins, NotFound
 from vpsshop.extensions import db
-from vpsshop.models import CoinTransaction, SessionExtension, SessionStatus, User
+from vpsshop.models import ActivityEvent, CoinTransaction, SessionExtension, SessionStatus, User
 from vpsshop.models.types import utcnow
 from vpsshop.queue import get_queue
 from vpsshop.services import extension, provisioning
@@ -78,6 +78,13 @@ def test_an_extension_charges_once_and_moves_the_end(ready_session):
     assert row.delta == -3 and row.session_id == session.id and row.balance_after == 7
     record = db.session.execute(select(SessionExtension)).scalar_one()
     assert record.transaction_id == row.id and record.expires_after == extended.expires_at
+    # The buyer's activity names the extension (GET /me/activity, /account/activity).
+    events = db.session.execute(
+        select(ActivityEvent.detail).where(
+            ActivityEvent.user_id == user.id, ActivityEvent.kind == "extension"
+        )
+    ).all()
+    assert [detail for (detail,) in events] == ["+1 minutes"]
     assert_ledger_invariant()
 
 

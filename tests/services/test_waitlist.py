@@ -16,6 +16,7 @@ from vpsshop.errors import NoCapacity, NotFound
 from vpsshop.extensions import db
 from vpsshop.models import (
     CoinTransaction,
+    MailMessage,
     SessionStatus,
     User,
     VpsSession,
@@ -104,6 +105,17 @@ def test_three_waiters_one_slot_first_served_poor_skipped_positions_move(
     assert skipped.status == "skipped" and "Not enough coins" in skipped.reason
     assert coins(poor.id) == 4 and purchases_of(poor.id) == 0
     assert coins(third.id) == 4 and purchases_of(third.id) == 1
+    # Each waiter is told what became of their place, once.
+    mails = db.session.execute(
+        select(MailMessage.user_id, MailMessage.kind).where(MailMessage.kind.like("waitlist%"))
+    ).all()
+    assert sorted(mails) == sorted(
+        [
+            (first.id, "waitlist_fulfilled"),
+            (poor.id, "waitlist_skipped"),
+            (third.id, "waitlist_fulfilled"),
+        ]
+    )
     assert_ledger_invariant()
 
 

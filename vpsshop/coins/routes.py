@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from vpsshop.billing.routes import packs_payments_context
 from vpsshop.coins import bp
 from vpsshop.coins.forms import RedeemVoucherForm
 from vpsshop.errors import ServiceError
@@ -30,6 +31,7 @@ def _page(form: RedeemVoucherForm, error: ServiceError | None = None, status: in
         rows=rows[:HISTORY_PAGE],
         older_before=older,
         first_page=before is None,
+        **packs_payments_context(),
     )
     response = Response(html, status=status)
     response.headers["Cache-Control"] = "no-store"

@@ -23,8 +23,9 @@ from vpsshop.errors import Conflict
 from vpsshop.extensions import db
 from vpsshop.models import SessionExtension, SessionStatus, User, VpsProduct, VpsSession
 from vpsshop.models.types import utcnow
-from vpsshop.services import ledger, provisioning
+from vpsshop.services import activity, ledger, provisioning
 from vpsshop.services import sessions as session_service
+from vpsshop.services.activity import ActivityKind
 from vpsshop.services.purchase import IdempotencyMismatch
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def extend(user: User, session_id: uuid.UUID, idempotency_key: str | None = None
         )
         record.transaction_id = entry.id
         session.expires_at = terms.new_expires_at
+        activity.record(owner_id, ActivityKind.EXTENSION, f"+{terms.minutes} minutes")
         db.session.commit()
     except IntegrityError:
         # The same key won in another transaction: that one was charged, this one is not.
@@ -149,7 +151,6 @@ def extend(user: User, session_id: uuid.UUID, idempotency_key: str | None = None
         terms.minutes,
         terms.new_expires_at.isoformat(),
     )
-    # Hook (accounts activity log): an extension was bought by this user.
     _reschedule(session_id, terms.new_expires_at)
     return session_service.get_owned_session(user, session_id)
 

@@ -17,7 +17,7 @@ from vpsshop.errors import Conflict, Forbidden, NotFound, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import CoinPack, Payment, PaymentStatus, User
 from vpsshop.models.types import utcnow
-from vpsshop.services import audit, ledger, stripe_gateway
+from vpsshop.services import audit, email_verification, ledger, stripe_gateway
 
 log = logging.getLogger(__name__)
 PAYMENT_LIST_LIMIT = 50
@@ -65,6 +65,7 @@ def start_checkout(user: User, pack_id: object) -> Payment:
     never left open).
     """
     ensure_not_on_hold(user)
+    email_verification.require_verified(user)  # 403 email_unverified
     pack = db.session.get(CoinPack, parse_pack_id(pack_id))
     if pack is None or not pack.is_active:
         raise NotFound("No such coin pack.", code="pack_not_found")

@@ -22,7 +22,8 @@ from vpsshop.extensions import db
 from vpsshop.models import Payment, PaymentStatus, StripeEvent
 from vpsshop.models.billing import CREDITED_STATUSES
 from vpsshop.models.types import utcnow
-from vpsshop.services import ledger, payments
+from vpsshop.services import activity, ledger, notices, payments
+from vpsshop.services.activity import ActivityKind
 
 log = logging.getLogger(__name__)
 # Stripe's own default: a signed delivery older than this is a replay.
@@ -185,6 +186,16 @@ def _credit(session: dict[str, Any]) -> Outcome:
         payment.status = PaymentStatus.PAID.value
         payment.error = None
     payment.paid_at = utcnow()
+    notices.notify(
+        payment.user_id,
+        "coins_credited",
+        {"amount": entry.delta, "balance": entry.balance_after, "source": "top-up"},
+        dedupe_key=f"coins_credited:{entry.id}",
+    )
+    # Stripe's request, not the user's: its address is not the user's.
+    activity.record(
+        payment.user_id, ActivityKind.PAYMENT, f"{payment.coins} coins paid", from_request=False
+    )
     return "credited", f"{payment.coins} coins", payment
 
 

@@ -19,7 +19,7 @@ from vpsshop.errors import Conflict, ServiceError
 from vpsshop.extensions import db
 from vpsshop.models import RecoveryCode, User
 from vpsshop.models.types import utcnow
-from vpsshop.services import activity, crypto
+from vpsshop.services import activity, crypto, notices
 from vpsshop.services.activity import ActivityKind
 from vpsshop.services.versions import COVERED
 
@@ -172,6 +172,7 @@ def enable(user: User, raw_code: object, *, at: float | None = None) -> list[str
     user.totp_enabled_at = utcnow()
     codes = _new_recovery_codes(user)
     activity.record(user.id, ActivityKind.TWO_FACTOR_ENABLED)
+    _tell(user, "turned on")
     return codes
 
 
@@ -184,6 +185,13 @@ def disable(user: User, raw_code: object, *, at: float | None = None) -> None:
     user.totp_last_step = None
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     activity.record(user.id, ActivityKind.TWO_FACTOR_DISABLED)
+    _tell(user, "turned off")
+
+
+def _tell(user: User, change: str) -> None:
+    # A security notice: always sent, whatever the user's notification settings.
+    now = utcnow().isoformat()
+    notices.notify(user.id, "2fa_changed", {"change": change}, dedupe_key=f"2fa:{user.id}:{now}")
 
 
 def remaining_recovery_codes(user: User) -> int:

@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from vpsshop.errors import Conflict, NotFound, ValidationError
 from vpsshop.extensions import db
-from vpsshop.models import CoinTransaction, Voucher, VoucherRedemption
+from vpsshop.models import CoinTransaction, User, Voucher, VoucherRedemption
 from vpsshop.models.types import utcnow
-from vpsshop.services import audit, ledger, voucher_attempts
+from vpsshop.services import audit, email_verification, ledger, notices, voucher_attempts
 from vpsshop.services.text import is_storable
 from vpsshop.services.voucher_codes import generate_code, is_valid_custom_code, normalise_code
 
@@ -273,6 +273,9 @@ def redeem(user_id: uuid.UUID, raw_code: object) -> Redeemed:
     """
     if not isinstance(raw_code, str) or not raw_code.strip():
         raise ValidationError("Enter a voucher code.", code="invalid_code")
+    user = db.session.get(User, user_id)
+    if user is not None:
+        email_verification.require_verified(user)  # 403 email_unverified: no top-up yet
     place = voucher_attempts.take_place(user_id)
     code = normalise_code(raw_code)
     if code is None:
@@ -290,6 +293,13 @@ def redeem(user_id: uuid.UUID, raw_code: object) -> Redeemed:
         voucher_attempts.give_back(user_id, place)  # our failure, not the user's
         raise
     voucher_attempts.give_back(user_id, place)
+    entry = redeemed.transaction
+    notices.notify(
+        user_id,
+        "coins_credited",
+        {"amount": entry.delta, "balance": entry.balance_after, "source": "voucher"},
+        dedupe_key=f"coins_credited:{entry.id}",
+    )
     return redeemed
 
 

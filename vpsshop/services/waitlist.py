@@ -31,7 +31,7 @@ from vpsshop.models import (
 )
 from vpsshop.models.types import utcnow
 from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue, get_redis
-from vpsshop.services import capacity
+from vpsshop.services import capacity, notices
 
 log = logging.getLogger(__name__)
 LIST_LIMIT = 100
@@ -255,6 +255,20 @@ class Outcome:
     skipped: list[uuid.UUID]
 
 
+def _skip(entry: WaitlistEntry, product: VpsProduct, reason: str) -> None:
+    """Pass over a waiter who cannot buy now, tell them, and commit."""
+    entry.status = WaitlistStatus.SKIPPED.value
+    entry.reason = reason
+    notices.notify(
+        entry.user_id,
+        "waitlist_skipped",
+        {"product_name": product.name},
+        dedupe_key=f"waitlist_skipped:{entry.id}",
+    )
+    db.session.commit()
+    log.info("waitlist skipped entry_id=%s product_id=%s", entry.id, product.id)
+
+
 def fulfil(product_id: uuid.UUID) -> Outcome:
     """Hand the product's free slots to the line, first come first served; commits.
 
@@ -281,6 +295,12 @@ def fulfil(product_id: uuid.UUID) -> Outcome:
         if entry is None:
             db.session.rollback()
             return outcome
+        waiter = db.session.get(User, entry.user_id)
+        if waiter.coins_unrecovered:
+            # An account on hold buys nothing, in line or not (403 account_on_hold).
+            _skip(entry, product, "Your account is on hold: an admin must settle it first.")
+            outcome.skipped.append(entry.id)
+            continue
         try:
             with db.session.begin_nested():
                 session = purchase.take_slot(entry.user_id, product)
@@ -289,14 +309,20 @@ def fulfil(product_id: uuid.UUID) -> Outcome:
             return outcome
         except InsufficientCoins:
             coins = db.session.get(User, entry.user_id).coins
-            entry.status = WaitlistStatus.SKIPPED.value
-            entry.reason = SKIPPED_REASON.format(price=product.price_coins, coins=coins)
-            db.session.commit()
+            _skip(entry, product, SKIPPED_REASON.format(price=product.price_coins, coins=coins))
             outcome.skipped.append(entry.id)
-            log.info("waitlist skipped entry_id=%s product_id=%s", entry.id, product_id)
-            # Hook (mail): tell the waiter they were skipped and why.
             continue
         mark_fulfilled(entry, session)
+        notices.notify(
+            entry.user_id,
+            "waitlist_fulfilled",
+            {
+                "product_name": product.name,
+                "session_id": str(session.id),
+                "price_coins": product.price_coins,
+            },
+            dedupe_key=f"waitlist_fulfilled:{entry.id}",
+        )
         db.session.commit()
         outcome.fulfilled.append((entry.id, session.id))
         log.info(
@@ -305,7 +331,6 @@ def fulfil(product_id: uuid.UUID) -> Outcome:
             session.id,
             product_id,
         )
-        # Hook (mail): tell the waiter their server is being created.
         try:
             purchase.start_session(session)
         except ServiceError:
