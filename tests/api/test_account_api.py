@@ -79,19 +79,35 @@ def test_setup_enable_and_sign_in_with_otp(client, make_user, api_token):
     assert kinds.count("sign_in_failed") >= 3
 
 
-def test_wrong_password_answer_does_not_depend_on_2fa(client, make_user):
-    plain, guarded = make_user(), make_user()
-    enable_two_factor(guarded)
-    answers = []
-    for user in (plain, guarded):
-        for otp in (None, "123456"):
-            extra = {"otp": otp} if otp else {}
-            response = client.post(
-                "/api/v1/auth/token", json={"email": user.email, "password": "wrong wrong", **extra}
-            )
-            answers.append((response.status_code, response.get_json()))
-    assert all(answer == answers[0] for answer in answers), answers
-    assert answers[0][1]["error"] == "invalid_credentials"
+def test_no_answer_tells_whether_a_2fa_accounts_password_was_right(client, make_user):
+    """With two-factor sign-in, a wrong password is answered like a right one (no code)
+    or like a wrong code (with one): the password is never confirmed on its own."""
+    user = make_user()
+    secret, _ = enable_two_factor(user)
+
+    def answer(password, otp=None):
+        extra = {"otp": otp} if otp else {}
+        response = client.post(
+            "/api/v1/auth/token", json={"email": user.email, "password": password, **extra}
+        )
+        return response.status_code, response.get_json()
+
+    assert answer("wrong wrong") == answer(DEFAULT_PASSWORD)
+    assert answer("wrong wrong")[1]["error"] == "otp_required"
+    # A right code with a wrong password is refused like a wrong code with the right one.
+    assert answer("wrong wrong", totp_code(secret)) == answer(DEFAULT_PASSWORD, "000000")
+    assert answer("wrong wrong", totp_code(secret))[1]["error"] == "otp_invalid"
+    # The right code was not spent by the refused try: it still signs in.
+    assert answer(DEFAULT_PASSWORD, totp_code(secret))[0] == 201
+
+
+def test_a_wrong_password_without_2fa_is_invalid_credentials(client, make_user):
+    plain = make_user()
+    response = client.post(
+        "/api/v1/auth/token", json={"email": plain.email, "password": "wrong wrong"}
+    )
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_credentials"
 
 
 def test_disable_needs_password_and_code(client, make_user, api_token):

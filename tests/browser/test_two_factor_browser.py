@@ -55,10 +55,13 @@ def test_set_up_2fa_then_sign_in_in_two_steps(
     expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
     page.get_by_role("button", name="Sign out").click()
 
-    # A wrong password: the same answer as for any account, no code step.
+    # A wrong password leads to the code step too (step one never tells), where even the
+    # right code is refused without saying which of the two was wrong.
     fill_password_step(page, base, user.email, "not the password")
-    expect(page.get_by_text("Wrong email or password.")).to_be_visible()
-    expect(page.get_by_label(re.compile("Code from your authenticator"))).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/login/code$"))
+    page.get_by_label(re.compile("Code from your authenticator")).fill(totp_code(secret))
+    page.get_by_role("button", name="Verify and sign in").click()
+    expect(page.get_by_text("The password or the code was not right")).to_be_visible()
 
     # The right password leads to the code step, signed in to nothing yet.
     fill_password_step(page, base, user.email, DEFAULT_PASSWORD)

@@ -41,35 +41,46 @@ def _failed(email: object, detail: str, error: Unauthorized) -> Unauthorized:
 def create_token():
     """``{email, password, otp?, name?}`` -> 201 ``{"token"}``.
 
-    A wrong password answers ``invalid_credentials`` whether or not the account has
-    two-factor sign-in; with a right one such an account needs ``otp`` (a TOTP code or a
-    recovery code): 401 ``otp_required`` without it, ``otp_invalid`` for a wrong or
-    reused one. Every 401 counts toward the per-account failure limit.
+    An account with two-factor sign-in needs ``otp`` (a TOTP code or a recovery code):
+    401 ``otp_required`` without it and ``otp_invalid`` when the code or the password is
+    wrong, the same answer for both, so no answer tells whether its password was right.
+    Other accounts get ``invalid_credentials`` for a wrong password (as an unknown
+    address does). Every refusal of a password or code counts toward the per-account
+    failure limit.
     """
     credentials = body(TokenRequest)
     name = check_name(credentials.name)
     user = accounts.authenticate(credentials.email, credentials.password)
+    account = user or accounts.find_user(credentials.email)
+    if account is not None and account.has_2fa:
+        otp = credentials.otp
+        if otp is None or otp == "":
+            if user is None:
+                accounts.record_failed_sign_in(account.email, "wrong password (API)")
+            raise Unauthorized(
+                "This account has two-factor sign-in: send the code as otp.", code="otp_required"
+            )
+        try:
+            if user is None:
+                # Answered like a wrong code; the code is not even looked at.
+                raise two_factor.WrongCode("wrong password")
+            two_factor.check_code(user, otp)
+        except two_factor.WrongCode:
+            db.session.rollback()
+            raise _failed(
+                account.email,
+                "wrong password or two-factor code (API)",
+                Unauthorized(
+                    "The password or the code is not right, or the code was used already.",
+                    code="otp_invalid",
+                ),
+            ) from None
     if user is None:
         raise _failed(
             credentials.email,
             "wrong email or password (API)",
             Unauthorized("Wrong email or password.", code="invalid_credentials"),
         )
-    if user.has_2fa:
-        otp = credentials.otp
-        if otp is None or otp == "":
-            raise Unauthorized(
-                "This account has two-factor sign-in: send the code as otp.", code="otp_required"
-            )
-        try:
-            two_factor.check_code(user, otp)
-        except two_factor.WrongCode as error:
-            db.session.rollback()
-            raise _failed(
-                user.email,
-                "wrong two-factor code (API)",
-                Unauthorized(error.message, code="otp_invalid"),
-            ) from None
     if user.is_suspended:
         db.session.commit()  # a recovery code used stays used
         raise Forbidden(

@@ -51,9 +51,10 @@ def _start_session(user, next_path: str | None, notice: str | None = None):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Step one: email and password. A wrong password gets the same answer whether or not
-    the account has two-factor sign-in; a right one of such an account leads to step two
-    and signs nobody in by itself."""
+    """Step one: email and password. An account with two-factor sign-in always goes on
+    to step two, the password right or not (step two refuses a wrong one like a wrong
+    code), so this step never tells whether the password was right; nothing signs in
+    before step two."""
     next_path = safe_next_path(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(next_path or home_of(current_user))
@@ -64,10 +65,14 @@ def login():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is None:
             accounts.record_failed_sign_in(form.email.data, "wrong email or password")
+            tried = accounts.find_user(form.email.data)
+            if tried is not None and tried.has_2fa:
+                pending_login.start(tried, next_path, password_ok=False)
+                return redirect(url_for("auth.login_code"))
             flash(GENERIC_LOGIN_ERROR, "error")
             return render_template("auth/login.html", form=form), 401
         if user.has_2fa:
-            pending_login.start(user, next_path)
+            pending_login.start(user, next_path, password_ok=True)
             return redirect(url_for("auth.login_code"))
         return _start_session(user, next_path)
     status = 400 if request.method == "POST" else 200
@@ -75,6 +80,8 @@ def login():
 
 
 WRONG_CODE = "That code is not right, or it was used already. Try the next one."
+# Step two cannot say which of the two was wrong: that would answer step one's question.
+WRONG_SIGN_IN = "The password or the code was not right. Check both and try again."
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
@@ -92,10 +99,14 @@ def login_code():
     form = LoginCodeForm()
     if form.validate_on_submit():
         try:
+            if not pending_login.password_was_right(user):
+                # Answered exactly like a wrong code; the code is not even looked at.
+                raise two_factor.WrongCode(WRONG_CODE)
             used = two_factor.check_code(user, form.code.data)
         except two_factor.WrongCode:
             db.session.rollback()
-            accounts.record_failed_sign_in(user.email, "wrong two-factor code")
+            accounts.record_failed_sign_in(user.email, "wrong password or two-factor code")
+            flash(WRONG_SIGN_IN, "error")
             form.code.errors.append(WRONG_CODE)
             return render_template("auth/login_code.html", form=form), 401
         next_path = safe_next_path(pending_login.pending_next())
