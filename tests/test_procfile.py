@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
+import pyotp
 import pytest
 import redis
 import requests
@@ -277,6 +278,19 @@ def test_release_web_and_worker_complete_a_purchase(platform_env, dynos):
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
     admin = token("ops@example.com", admin_password)
+    # Production holds admins to two-factor sign-in (ADMIN_REQUIRE_2FA): the operator
+    # turns it on first, with a code computed from the secret as an authenticator would.
+    response = requests.get(f"{base}/api/v1/admin/workers", headers=admin, timeout=10)
+    assert response.status_code == 403 and response.json()["error"] == "2fa_required"
+    setup = requests.post(
+        f"{base}/api/v1/me/2fa/setup", json={"password": admin_password}, headers=admin, timeout=10
+    )
+    assert setup.status_code == 200, setup.text
+    code = pyotp.TOTP(setup.json()["secret"]).at(time.time(), counter_offset=-1)
+    enabled = requests.post(
+        f"{base}/api/v1/me/2fa/enable", json={"code": code}, headers=admin, timeout=10
+    )
+    assert enabled.status_code == 200, enabled.text
     response = requests.post(
         f"{base}/api/v1/admin/workers/register",
         json={"name": "node-1", "base_url": f"http://127.0.0.1:{node_port}", "max_sessions": 2},

@@ -38,7 +38,7 @@ def test_buy_a_pack_and_watch_it_arrive(
     problems = watch_console(page)
     _sign_in(page, live_server, user)
 
-    page.get_by_role("link", name="Buy coins").click()
+    page.get_by_role("link", name="Coins", exact=True).click()
     expect(page.get_by_test_id("pack")).to_have_count(1)
     page.get_by_role("button", name="Buy coins: Regular").click()
 
