@@ -38,8 +38,11 @@ format: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Three pytest-xdist processes, each with its own database and Redis db index
+# (tests/conftest.py); TEST_PROCESSES=0 runs in one process.
+TEST_PROCESSES ?= 3
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
