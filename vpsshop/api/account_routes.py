@@ -77,7 +77,7 @@ def two_factor_setup():
 
 @bp.post("/me/2fa/enable")
 @token_required
-@documented(json=CodeRequest, resp=responses({200: RecoveryCodesBody}, errors=(403,)), tags=ME)
+@documented(json=CodeRequest, resp=responses({200: RecoveryCodesBody}, errors=(403, 409)), tags=ME)
 def two_factor_enable():
     """``{code}`` -> ``{"recovery_codes": [...]}`` (shown once, stored hashed)."""
     body = sent_fields(CodeRequest)
