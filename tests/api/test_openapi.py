@@ -158,3 +158,20 @@ def test_schemathesis_finds_no_failure(
     counts = re.search(r"(\d+) generated, (\d+) passed", output)
     assert counts and counts.group(1) == counts.group(2) and int(counts.group(1)) > 19, output
     assert "failed" not in output.split("Test cases:")[1].split("Seed")[0], output[-3000:]
+
+
+def test_merged_fields_and_the_webhook_are_documented(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    assert {"suspended", "suspended_reason", "two_factor"} <= set(schemas["AdminUser"]["required"])
+    assert {"free_slots", "waitlist_position", "extend_minutes"} <= set(
+        schemas["Product"]["properties"]
+    )
+    assert "extension" in schemas["Session"]["properties"]
+    assert "email_verified" in schemas["MeBody"]["properties"]
+    webhook = spec["paths"]["/api/v1/billing/stripe/webhook"]["post"]
+    assert webhook["security"] == []
+    assert webhook["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/StripeEvent"
+    }
+    assert {"200", "503"} <= set(webhook["responses"])
