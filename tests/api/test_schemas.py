@@ -7,7 +7,16 @@ import pytest
 from tests.conftest import make_test_config
 from vpsshop import create_app
 from vpsshop.api.openapi import body
-from vpsshop.api.schemas import CoinsRequest, NodeLoginRequest, ProductFields, PurchaseRequest
+from vpsshop.api.schemas import (
+    CoinsRequest,
+    CreateVouchersRequest,
+    NodeLoginRequest,
+    NotificationsRequest,
+    ProductFields,
+    PurchaseRequest,
+    RedeemRequest,
+    SuspendRequest,
+)
 from vpsshop.errors import ValidationError
 
 
@@ -37,6 +46,11 @@ def _refusal(app, model, data) -> tuple[str, str]:
         (ProductFields, {"worker_ids": [1]}, "invalid_worker_ids", None),
         (ProductFields, {"worker_ids": None}, "invalid_worker_ids", None),
         (ProductFields, [1, 2], "invalid_json", "The body must be a JSON object."),
+        (RedeemRequest, {"code": "X", "extra": 1}, "unknown_field", "Unknown field: extra."),
+        (CreateVouchersRequest, {"coins": 5, "colour": 1}, "unknown_field", None),
+        (SuspendRequest, {"stop_sessions": "yes"}, "invalid_stop_sessions", None),
+        (NotificationsRequest, {"servers": None}, "invalid_notifications", None),
+        (NotificationsRequest, {"coins": 1}, "invalid_notifications", None),
     ],
 )
 def test_bad_bodies_get_the_routes_codes(app, model, data, code, message):
@@ -55,3 +69,12 @@ def test_a_good_body_keeps_only_what_was_sent(app):
         }
     with app.test_request_context(json={"product_id": f" {'1' * 32} "}, method="POST"):
         assert body(PurchaseRequest).product_id == "11111111-1111-1111-1111-111111111111"
+
+
+def test_models_that_leave_unknown_fields_to_the_route_keep_them(app):
+    # The notification route and the coin-pack service name unknown fields themselves.
+    with app.test_request_context(json={"servers": True, "sms": True}, method="POST"):
+        assert body(NotificationsRequest).model_dump(exclude_unset=True) == {
+            "servers": True,
+            "sms": True,
+        }

@@ -12,12 +12,20 @@ from flask_login import current_user
 from vpsshop.api import bp
 from vpsshop.api.admin_routes import admin_user_json
 from vpsshop.api.helpers import admin_required, token_required
-from vpsshop.api.openapi import sent_fields
+from vpsshop.api.openapi import documented, responses, sent_fields
 from vpsshop.api.schemas import (
+    ActivityBody,
+    AdminUserBody,
     CodeRequest,
+    PageQuery,
     PasswordAndCodeRequest,
     PasswordRequest,
+    RecoveryCodesBody,
+    SuspendBody,
     SuspendRequest,
+    TokensBody,
+    TwoFactorOffBody,
+    TwoFactorSetupBody,
 )
 from vpsshop.api.serializers import iso
 from vpsshop.errors import Forbidden, NotFound, ValidationError
@@ -27,6 +35,9 @@ from vpsshop.login_failures import count_failure
 from vpsshop.models import ActivityEvent, ApiToken, User
 from vpsshop.services import accounts, activity, suspension, tokens, two_factor
 from vpsshop.services.activity import ActivityKind
+
+ME = ("me",)
+ADMIN = ("admin",)
 
 
 def _user() -> User:
@@ -52,6 +63,7 @@ def _code_refused(error: two_factor.WrongCode) -> Forbidden:
 
 @bp.post("/me/2fa/setup")
 @token_required
+@documented(json=PasswordRequest, resp=responses({200: TwoFactorSetupBody}, errors=(403,)), tags=ME)
 def two_factor_setup():
     """``{password}`` -> ``{"secret", "otpauth_uri"}``: a new pending secret; 2FA is on
     only after ``/me/2fa/enable`` with a right code."""
@@ -65,6 +77,7 @@ def two_factor_setup():
 
 @bp.post("/me/2fa/enable")
 @token_required
+@documented(json=CodeRequest, resp=responses({200: RecoveryCodesBody}, errors=(403, 409)), tags=ME)
 def two_factor_enable():
     """``{code}`` -> ``{"recovery_codes": [...]}`` (shown once, stored hashed)."""
     body = sent_fields(CodeRequest)
@@ -79,6 +92,9 @@ def two_factor_enable():
 
 @bp.post("/me/2fa/disable")
 @token_required
+@documented(
+    json=PasswordAndCodeRequest, resp=responses({200: TwoFactorOffBody}, errors=(403,)), tags=ME
+)
 def two_factor_disable():
     """``{password, code}``: turns 2FA off (the code may be a recovery code)."""
     body = sent_fields(PasswordAndCodeRequest)
@@ -112,6 +128,7 @@ def token_json(api_token: ApiToken, current_id: uuid.UUID | None) -> dict[str, A
 
 @bp.get("/me/tokens")
 @token_required
+@documented(resp=responses({200: TokensBody}), tags=ME)
 def list_my_tokens():
     current_id = current_token_id()
     return jsonify(tokens=[token_json(t, current_id) for t in tokens.list_tokens(current_user.id)])
@@ -119,6 +136,7 @@ def list_my_tokens():
 
 @bp.delete("/me/tokens/<uuid:token_id>")
 @token_required
+@documented(resp=responses({204: None}), tags=ME)
 def revoke_my_token(token_id: uuid.UUID):
     """204; the token stops at once (revoking the current one ends this client's access)."""
     revoked = tokens.revoke_token(current_user.id, token_id)
@@ -143,6 +161,7 @@ def event_json(event: ActivityEvent) -> dict[str, Any]:
 
 @bp.get("/me/activity")
 @token_required
+@documented(query=PageQuery, resp=responses({200: ActivityBody}), tags=ME)
 def my_activity():
     """``?limit=`` (1..100) and ``?before=<id>``: the caller's own events, newest first."""
     limit, before = activity.page_args(request.args.get("limit"), request.args.get("before"))
@@ -162,6 +181,7 @@ def _target(user_id: uuid.UUID) -> User:
 
 @bp.post("/admin/users/<uuid:user_id>/suspend")
 @admin_required
+@documented(json=SuspendRequest, resp=responses({200: SuspendBody}, errors=(403, 409)), tags=ADMIN)
 def admin_suspend_user(user_id: uuid.UUID):
     """``{reason, stop_sessions?}``: the user's logins and tokens end at once."""
     user = _target(user_id)
@@ -178,6 +198,7 @@ def admin_suspend_user(user_id: uuid.UUID):
 
 @bp.post("/admin/users/<uuid:user_id>/unsuspend")
 @admin_required
+@documented(resp=responses({200: AdminUserBody}, errors=(403, 409)), tags=ADMIN)
 def admin_unsuspend_user(user_id: uuid.UUID):
     user = _target(user_id)
     suspension.unsuspend(user, actor_id=current_user.id)

@@ -9,7 +9,15 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from vpsshop.api import bp
-from vpsshop.api.helpers import admin_required, json_body
+from vpsshop.api.helpers import admin_required
+from vpsshop.api.openapi import documented, responses, sent_fields
+from vpsshop.api.schemas import (
+    CreateVouchersRequest,
+    VoucherBody,
+    VoucherDetailBody,
+    VouchersBody,
+    VouchersQuery,
+)
 from vpsshop.api.serializers import iso, voucher_json
 from vpsshop.errors import NotFound, ValidationError
 from vpsshop.extensions import db
@@ -17,7 +25,7 @@ from vpsshop.models import Voucher
 from vpsshop.services import coin_history, vouchers
 from vpsshop.services.voucher_codes import normalise_code
 
-CREATE_FIELDS = frozenset({"coins", "max_redemptions", "expires_at", "code", "count", "note"})
+ADMIN = ("admin",)
 
 
 def _voucher(voucher_id: uuid.UUID) -> Voucher:
@@ -29,12 +37,14 @@ def _voucher(voucher_id: uuid.UUID) -> Voucher:
 
 @bp.post("/admin/vouchers")
 @admin_required
+@documented(
+    json=CreateVouchersRequest,
+    resp=responses({201: VouchersBody}, errors=(403, 409)),
+    tags=ADMIN,
+)
 def admin_create_vouchers():
     """``{coins, max_redemptions=1, expires_at?, code?, count=1, note?}`` -> 201."""
-    body = json_body()
-    unknown = sorted(set(body) - CREATE_FIELDS)
-    if unknown:
-        raise ValidationError(f"Unknown field: {unknown[0]}.", code="unknown_field")
+    body = sent_fields(CreateVouchersRequest)
     created = vouchers.create_vouchers(
         coins=body.get("coins"),
         max_redemptions=body.get("max_redemptions", 1),
@@ -50,6 +60,7 @@ def admin_create_vouchers():
 
 @bp.get("/admin/vouchers")
 @admin_required
+@documented(query=VouchersQuery, resp=responses({200: VouchersBody}, errors=(403,)), tags=ADMIN)
 def admin_list_vouchers():
     """Newest first; ``?code=`` (exact, normalised), ``?batch_id=``, ``?limit=`` (≤ 100)."""
     limit, _ = coin_history.page_args(request.args.get("limit"), None)
@@ -67,6 +78,7 @@ def admin_list_vouchers():
 
 @bp.get("/admin/vouchers/<uuid:voucher_id>")
 @admin_required
+@documented(resp=responses({200: VoucherDetailBody}, errors=(403,)), tags=ADMIN)
 def admin_get_voucher(voucher_id: uuid.UUID):
     """One voucher and who redeemed it, newest first."""
     voucher = _voucher(voucher_id)
@@ -84,6 +96,7 @@ def admin_get_voucher(voucher_id: uuid.UUID):
 
 @bp.post("/admin/vouchers/<uuid:voucher_id>/deactivate")
 @admin_required
+@documented(resp=responses({200: VoucherBody}, errors=(403,)), tags=ADMIN)
 def admin_deactivate_voucher(voucher_id: uuid.UUID):
     """Stop a voucher for good (200 also when it was inactive already)."""
     voucher = _voucher(voucher_id)

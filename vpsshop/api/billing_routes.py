@@ -11,13 +11,25 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vpsshop.api import bp
 from vpsshop.api.errors import error_response
-from vpsshop.api.helpers import admin_required, json_body, token_required
+from vpsshop.api.helpers import admin_required, token_required
+from vpsshop.api.openapi import PUBLIC, documented, responses, sent_fields
+from vpsshop.api.schemas import (
+    CheckoutRequest,
+    CoinPackBody,
+    CoinPackRequest,
+    CoinPacksBody,
+    PaymentBody,
+    PaymentsBody,
+    StripeEvent,
+    WebhookBody,
+)
 from vpsshop.api.serializers import iso
 from vpsshop.extensions import db
 from vpsshop.models import CoinPack, Payment, PaymentStatus
 from vpsshop.services import coin_packs, payments, stripe_webhooks
 
 log = logging.getLogger(__name__)
+BILLING = ("billing",)
 
 
 def pack_json(pack: CoinPack) -> dict[str, Any]:
@@ -51,33 +63,48 @@ def payment_json(payment: Payment) -> dict[str, Any]:
 
 @bp.get("/billing/packs")
 @token_required
+@documented(resp=responses({200: CoinPacksBody}), tags=BILLING)
 def billing_packs():
     return jsonify(packs=[pack_json(pack) for pack in coin_packs.active_packs()])
 
 
 @bp.post("/billing/checkout")
 @token_required
+@documented(
+    json=CheckoutRequest, resp=responses({201: PaymentBody}, errors=(403, 503)), tags=BILLING
+)
 def billing_checkout():
-    body = json_body()
-    payment = payments.start_checkout(current_user, body.get("pack_id"))
+    fields = sent_fields(CheckoutRequest)
+    payment = payments.start_checkout(current_user, fields.get("pack_id"))
     return jsonify(payment=payment_json(payment)), 201
 
 
 @bp.get("/billing/payments")
 @token_required
+@documented(resp=responses({200: PaymentsBody}), tags=BILLING)
 def billing_payments():
     return jsonify(payments=[payment_json(p) for p in payments.list_payments(current_user)])
 
 
 @bp.post("/admin/coin-packs")
 @admin_required
+@documented(
+    json=CoinPackRequest, resp=responses({201: CoinPackBody}, errors=(403,)), tags=("admin",)
+)
 def admin_create_coin_pack():
-    pack = coin_packs.create_pack(json_body(), current_user.id)
+    pack = coin_packs.create_pack(sent_fields(CoinPackRequest), current_user.id)
     db.session.commit()
     return jsonify(pack=pack_json(pack)), 201
 
 
 @bp.post("/billing/stripe/webhook")
+# The body is documented, never parsed through the model: the signature covers raw bytes.
+@documented(
+    json=StripeEvent,
+    resp=responses({200: WebhookBody}, errors=(503,)),
+    tags=BILLING,
+    security=PUBLIC,
+)
 def stripe_webhook():
     """Stripe's deliveries: no login, no CSRF; the signature over the raw body decides."""
     secrets = stripe_webhooks.secrets_from(current_app.config.get("STRIPE_WEBHOOK_SECRET", ""))

@@ -101,6 +101,7 @@ class MeBody(ResponseModel):
     email: str
     coins: int
     is_admin: bool
+    email_verified: bool
 
 
 # --- buyer ---------------------------------------------------------------------------
@@ -130,6 +131,14 @@ class Product(ResponseModel):
     provision_action: int
     duration_minutes: int | None
     available: bool
+    extend_minutes: int | None
+    extend_price_coins: int | None
+    max_total_minutes: int | None
+    free_slots: int
+    waiting: int
+    next_slot_expected_at: str | None
+    waitlist_entry_id: uuid.UUID | None
+    waitlist_position: int | None
 
 
 class ProductsBody(ResponseModel):
@@ -141,6 +150,15 @@ class Credentials(ResponseModel):
     port: int
     username: str
     password: str
+
+
+class Extension(ResponseModel):
+    """What one extension of the session buys now."""
+
+    minutes: int
+    price_coins: int
+    possible: bool
+    reason: str | None
 
 
 SessionStatusName = Literal[
@@ -158,6 +176,7 @@ class Session(ResponseModel):
     expires_at: str | None
     error: str | None
     credentials: Credentials | None
+    extension: Extension | None
 
 
 class SessionBody(ResponseModel):
@@ -181,6 +200,9 @@ class AdminUser(ResponseModel):
     coins: int
     is_admin: bool
     created_at: str | None
+    suspended: bool
+    suspended_reason: str | None
+    two_factor: bool
 
 
 class UsersBody(ResponseModel):
@@ -196,16 +218,21 @@ class CoinsRequest(RequestModel):
     reason: Checked({"type": "string", "minLength": 1, "maxLength": 500}) = None
 
 
-class Transaction(ResponseModel):
+class MyTransaction(ResponseModel):
+    """A ledger row as its owner sees it."""
+
     id: int
-    user_id: uuid.UUID
     delta: int
     balance_after: int
     kind: str
     reason: str
-    actor_id: uuid.UUID | None
     session_id: uuid.UUID | None
     created_at: str | None
+
+
+class Transaction(MyTransaction):
+    user_id: uuid.UUID
+    actor_id: uuid.UUID | None
 
 
 class UserCoins(ResponseModel):
@@ -311,6 +338,9 @@ class AdminProduct(ResponseModel):
     is_active: bool
     worker_ids: list[uuid.UUID]
     available: bool
+    extend_minutes: int | None
+    extend_price_coins: int | None
+    max_total_minutes: int | None
 
 
 class AdminProductBody(ResponseModel):
@@ -319,6 +349,266 @@ class AdminProductBody(ResponseModel):
 
 class AdminProductsBody(ResponseModel):
     products: list[AdminProduct]
+
+
+# --- accounts: two-factor sign-in, tokens, activity, suspension ------------------------
+
+
+class TwoFactorSetupBody(ResponseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class RecoveryCodesBody(ResponseModel):
+    recovery_codes: list[str]
+
+
+class TwoFactorOffBody(ResponseModel):
+    two_factor: bool
+
+
+class ApiTokenItem(ResponseModel):
+    """A token as its owner sees it (never its value)."""
+
+    id: uuid.UUID
+    name: str | None
+    created_at: str | None
+    last_used_at: str | None
+    expires_at: str | None
+    current: bool
+
+
+class TokensBody(ResponseModel):
+    tokens: list[ApiTokenItem]
+
+
+class PageQuery(BaseModel):
+    limit: int | None = Field(default=None, description="1 to 100 rows.")
+    before: int | None = Field(default=None, description="Only rows with a smaller id.")
+
+
+class ActivityEventItem(ResponseModel):
+    id: int
+    kind: str
+    created_at: str | None
+    ip: str | None
+    user_agent: str | None
+    detail: str | None
+
+
+class ActivityBody(ResponseModel):
+    events: list[ActivityEventItem]
+
+
+class AdminUserBody(ResponseModel):
+    user: AdminUser
+
+
+class SuspendBody(ResponseModel):
+    user: AdminUser
+    stopped_sessions: list[uuid.UUID]
+
+
+# --- billing -------------------------------------------------------------------------
+
+
+class CheckoutRequest(RequestModel):
+    # Other fields are ignored, as they were before the model.
+    model_config = ConfigDict(extra="ignore", strict=True)
+    pack_id: Checked(UUID_STRING) = None
+
+
+class CoinPackRequest(RequestModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    refused_by_service: ClassVar[bool] = True
+    name: Checked({"type": "string", "minLength": 1, "maxLength": 120}) = None
+    coins: Checked({"type": "integer", "minimum": 1}) = None
+    price_minor: Checked({"type": "integer", "minimum": 1, "maximum": 99_999_999}) = None
+    currency: Checked({"type": "string", "pattern": "^[A-Za-z]{3}$"}) = None
+    is_active: Checked({"type": "boolean", "default": True}) = None
+
+
+class CoinPackItem(ResponseModel):
+    id: uuid.UUID
+    name: str
+    coins: int
+    price_minor: int
+    currency: str
+    is_active: bool
+
+
+class CoinPackBody(ResponseModel):
+    pack: CoinPackItem
+
+
+class CoinPacksBody(ResponseModel):
+    packs: list[CoinPackItem]
+
+
+class PaymentItem(ResponseModel):
+    id: uuid.UUID
+    status: str
+    coins: int
+    amount_minor: int
+    currency: str
+    checkout_url: str | None
+    pack_id: uuid.UUID | None
+    coins_reversed: int
+    coins_unrecovered: int
+    created_at: str | None
+    paid_at: str | None
+
+
+class PaymentBody(ResponseModel):
+    payment: PaymentItem
+
+
+class PaymentsBody(ResponseModel):
+    payments: list[PaymentItem]
+
+
+class StripeEvent(RequestModel):
+    """A Stripe event, read as raw bytes: its ``Stripe-Signature`` header signs them."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    id: Checked(STRING) = None
+    type: Checked(STRING) = None
+    data: Checked({"type": "object"}) = None
+
+
+class WebhookBody(ResponseModel):
+    received: bool
+    outcome: str
+
+
+# --- vouchers ------------------------------------------------------------------------
+
+
+class RedeemRequest(RequestModel):
+    code: Checked(STRING) = None
+
+
+class RedeemBody(ResponseModel):
+    coins: int
+    transaction: MyTransaction
+
+
+class TransactionsBody(ResponseModel):
+    transactions: list[MyTransaction]
+
+
+class CreateVouchersRequest(RequestModel):
+    coins: Checked({"type": "integer", "minimum": 1}) = None
+    max_redemptions: Checked({"type": "integer", "minimum": 1, "default": 1}) = None
+    expires_at: Checked({"type": ["string", "null"], "format": "date-time"}) = None
+    code: Checked({"type": ["string", "null"]}) = None
+    count: Checked({"type": "integer", "minimum": 1, "default": 1}) = None
+    note: Checked({"type": ["string", "null"]}) = None
+
+
+class VouchersQuery(BaseModel):
+    code: str = Field(default="", description="A voucher code (exact, normalised).")
+    batch_id: str = Field(default="", description="The id of a batch.")
+    limit: int | None = Field(default=None, description="1 to 100 vouchers.")
+
+
+class VoucherItem(ResponseModel):
+    id: uuid.UUID
+    code: str
+    coins: int
+    max_redemptions: int
+    redemptions: int
+    expires_at: str | None
+    is_active: bool
+    note: str | None
+    batch_id: uuid.UUID
+    created_at: str | None
+
+
+class Redemption(ResponseModel):
+    user_id: uuid.UUID
+    email: str
+    transaction_id: int
+    created_at: str | None
+
+
+class VoucherBody(ResponseModel):
+    voucher: VoucherItem
+
+
+class VoucherDetailBody(ResponseModel):
+    voucher: VoucherItem
+    redemptions: list[Redemption]
+
+
+class VouchersBody(ResponseModel):
+    vouchers: list[VoucherItem]
+
+
+# --- a session's time ----------------------------------------------------------------
+
+
+class WaitlistEntryItem(ResponseModel):
+    id: uuid.UUID
+    product_id: uuid.UUID
+    product_name: str | None
+    position: int | None
+    status: str
+    created_at: str | None
+    expires_at: str | None
+    session_id: uuid.UUID | None
+    reason: str | None
+
+
+class WaitlistEntryBody(ResponseModel):
+    entry: WaitlistEntryItem
+
+
+class WaitlistBody(ResponseModel):
+    entries: list[WaitlistEntryItem]
+
+
+# --- mail ----------------------------------------------------------------------------
+
+
+class PasswordResetRequest(RequestModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    email: Checked({"type": "string", "format": "email"}) = None
+
+
+class ResetConfirmRequest(RequestModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    token: Checked(STRING) = None
+    password: Checked(STRING) = None
+
+
+class MessageBody(ResponseModel):
+    message: str
+
+
+NOTIFICATION_ERROR: FieldError = ("invalid_notifications", "Each setting is true or false.")
+
+
+class NotificationsRequest(RequestModel):
+    # Unknown names get the route's own invalid_notifications answer.
+    model_config = ConfigDict(extra="allow", strict=True)
+    refused_by_service: ClassVar[bool] = True
+    error_codes: ClassVar[dict[str, FieldError]] = {
+        "servers": NOTIFICATION_ERROR,
+        "coins": NOTIFICATION_ERROR,
+    }
+    # No default of their type: a setting left out stays as it is, a null is refused.
+    servers: bool = None
+    coins: bool = None
+
+
+class Notifications(ResponseModel):
+    servers: bool
+    coins: bool
+
+
+class NotificationsBody(ResponseModel):
+    notifications: Notifications
 
 
 class OpenApiDocument(BaseModel):
