@@ -52,6 +52,9 @@ class Plan:
     boot_seconds: float = 60.0
     web_requests: int = 100_000
     worker_jobs: int = 10_000
+    # The memory loads' chunk and warm-up lengths (bench/memory.py).
+    memory_chunk_seconds: int = 20
+    memory_warm_up: tuple[int, int] = (5, 500)  # seconds of requests, jobs
     # The polled paths, the log proxy, the purchase path and the job throughput.
     everything: bool = True
 
@@ -62,9 +65,11 @@ QUICK = Plan(
     pairs=1,
     page_seconds=2,
     boot_sessions=200,
-    boot_seconds=20.0,
-    web_requests=10_000,
+    boot_seconds=10.0,
+    web_requests=5_000,
     worker_jobs=1_000,
+    memory_chunk_seconds=4,
+    memory_warm_up=(2, 200),
     everything=False,
 )
 
@@ -216,13 +221,12 @@ def run(
     figures: list[Figure] = []
     scaling.PAIRS, scaling.PAGE_SECONDS = plan.pairs, plan.page_seconds
     boot.BOOT_SECONDS = plan.boot_seconds
+    memory.CHUNK_SECONDS = plan.memory_chunk_seconds
+    memory.WARM_UP_SECONDS, memory.WARM_UP_JOBS = plan.memory_warm_up
     log("fresh database vpsshop_bench, Redis db 12, release phase (db upgrade)")
     stack.reset_data()
-    nodes = [stack.start_node(i) for i in range(NODES)]
-    node_urls = [n.url for n in nodes]
-    boot_nodes = [
-        stack.start_node(100 + i, boot_seconds=plan.boot_seconds) for i in range(boot.NODES)
-    ]
+    node_urls = [n.url for n in stack.start_nodes(range(NODES))]
+    boot_nodes = stack.start_nodes(range(100, 100 + boot.NODES), boot_seconds=plan.boot_seconds)
     boot_urls = [n.url for n in boot_nodes]
     log(f"{NODES} simulated nodes and {boot.NODES} booting ones up; seeding")
     seeded = seed.seed_base(

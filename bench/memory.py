@@ -15,7 +15,10 @@ from bench.stack import Process
 
 WEB_BOUND_MIB = 32.0
 WORKER_BOUND_MIB = 32.0
+# Load in chunks of this long until the requests are served; --quick shortens both.
 CHUNK_SECONDS = 20
+WARM_UP_SECONDS = 5
+WARM_UP_JOBS = 500
 QUEUE = "vpsshop"
 
 
@@ -39,7 +42,7 @@ def group_rss_mib(process: Process) -> float:
 
 def web(wrk: str | None, web: Process, url: str, headers: dict, requests_total: int) -> Figure:
     """RSS of the web processes before and after ``requests_total`` requests of ``url``."""
-    run_load(wrk, "warm-up", url, connections=16, seconds=5, headers=headers)
+    run_load(wrk, "warm-up", url, connections=16, seconds=WARM_UP_SECONDS, headers=headers)
     before = group_rss_mib(web)
     served, errors, started = 0, 0, time.monotonic()
     while served < requests_total and time.monotonic() - started < 600:
@@ -89,7 +92,7 @@ def worker(worker: Process, redis_url: str, session_ids: list[str], jobs: int) -
     session and its node's log)."""
     client = redis.Redis.from_url(redis_url)
     queue = Queue(QUEUE, connection=client)
-    _enqueue(queue, session_ids, 500)
+    _enqueue(queue, session_ids, WARM_UP_JOBS)
     _drain(queue, 120)
     before = group_rss_mib(worker)
     started = time.monotonic()

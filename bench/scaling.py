@@ -199,12 +199,39 @@ def keyset_figures(small: Site, large: Site) -> list[Figure]:
     return figures
 
 
+def _first_view_ms(site: Site) -> float:
+    """One dashboard view with no closed day stored yet: it aggregates and keeps them."""
+    with psycopg.connect(site.dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM dashboard_days")
+    started = time.perf_counter()
+    check(site.base_url + "/admin/", site.admin_headers)
+    return (time.perf_counter() - started) * 1000
+
+
+def dashboard_first_view(small: Site, large: Site) -> Figure:
+    """The one dashboard view that aggregates the closed days (later views read them)."""
+    small_ms, large_ms = _first_view_ms(small), _first_view_ms(large)
+    return Figure(
+        key="scaling.dashboard_first_view",
+        section="5. Scaling",
+        what="admin dashboard, the first view after its closed days were cleared (it "
+        f"aggregates them and keeps them; every later view reads them): {large.size}",
+        value=f"{large_ms:,.0f} ms",
+        reference=f"{small.size}: {small_ms:,.0f} ms",
+        ratio=large_ms / small_ms,
+        number=large_ms,
+        unit="ms",
+        lower_is_better=True,
+    )
+
+
 def measure(
     wrk: str | None, small: Site, large: Site, tokens: list[str], product_id: str
 ) -> list[Figure]:
     """The admin lists, a user's transactions, then the purchases, each in pairs of small
     and large data."""
     return [
+        dashboard_first_view(small, large),
         *page_figures(wrk, small, large),
         *keyset_figures(small, large),
         purchase_figure(small, large, tokens, product_id),

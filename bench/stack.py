@@ -229,17 +229,21 @@ class Stack:
         self.wait_http(process, "/")
         return process
 
-    def start_node(self, index: int, boot_seconds: float = 0.0) -> Process:
-        """A simulated worker node answering at once (room for everything; its VMs boot
-        in ``boot_seconds``)."""
-        port = free_port()
-        command = (
-            f"flask --app wsgi simulate-worker --host 127.0.0.1 --port {port} "
-            f"--boot-seconds {boot_seconds:g} --capacity 100000 --quiet"
-        )
-        process = self.start(f"node-{index}", command, port=port)
-        self.wait_http(process, "/")
-        return process
+    def start_nodes(self, indexes: range, boot_seconds: float = 0.0) -> list[Process]:
+        """Simulated worker nodes answering at once (room for everything; their VMs boot
+        in ``boot_seconds``), started together and then each waited for. The node's
+        command without the shop's app: 24 of them start in half the time."""
+        processes = []
+        for index in indexes:
+            port = free_port()
+            command = (
+                f"python -m vpsshop.simulator --host 127.0.0.1 --port {port} "
+                f"--boot-seconds {boot_seconds:g} --capacity 100000 --quiet"
+            )
+            processes.append(self.start(f"node-{index}", command, port=port))
+        for process in processes:
+            self.wait_http(process, "/")
+        return processes
 
     def start_worker(self, worker_class: str, *extra: str, name: str = "", **env: str) -> Process:
         """The Procfile's ``worker`` line with the given RQ worker class."""

@@ -333,16 +333,24 @@ def _read_line(stream, deadline: float) -> str:
     return line.decode()
 
 
-def test_cli_starts_serves_and_exits_on_sigterm(tmp_path):
+# The Flask CLI command, and the same command without the shop's app (the bench's nodes).
+ENTRY_POINTS = {
+    "flask": ["-m", "flask", "--app", "wsgi", "simulate-worker"],
+    "module": ["-m", "vpsshop.simulator"],
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_cli_starts_serves_and_exits_on_sigterm(tmp_path, entry):
     env = {
         **os.environ,
         "VPSSHOP_ENV": "development",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
         "PYTHONUNBUFFERED": "1",
     }
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi", "simulate-worker"]
+    command = [sys.executable, *ENTRY_POINTS[entry]]
     process = subprocess.Popen(
-        [*flask, "--port", "0", "--boot-seconds", "0", "--capacity", "1", "--fault", "stop=500"],
+        [*command, "--port", "0", "--boot-seconds", "0", "--capacity", "1", "--fault", "stop=500"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

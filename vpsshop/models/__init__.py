@@ -8,6 +8,7 @@ from vpsshop.models.mail import MailMessage, MailState, PasswordResetToken
 from vpsshop.models.product import VpsProduct, vps_product_workers
 from vpsshop.models.session import ACTIVE_STATUSES, FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.models.session_time import SessionExtension, WaitlistEntry, WaitlistStatus
+from vpsshop.models.stats import DashboardDay
 from vpsshop.models.user import ApiToken, User
 from vpsshop.models.voucher import Voucher, VoucherRedemption
 from vpsshop.models.worker import Worker, WorkerStatus
@@ -19,6 +20,7 @@ __all__ = [
     "AuditEntry",
     "CoinPack",
     "CoinTransaction",
+    "DashboardDay",
     "FINAL_STATUSES",
     "Payment",
     "PaymentStatus",

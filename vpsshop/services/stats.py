@@ -1,9 +1,9 @@
 """Operator figures read from the database and Redis: the admin dashboard and /metrics.
 
-Every query of the dashboard is here, so ``dashboard_data()`` is the one call that
-measures them (``bench/``). Each one is bounded by an index: the ledger and sessions by
-their ``created_at`` indexes over a window of days, sessions by ``status``, nodes by
-``ix_vps_sessions_worker_status``.
+``dashboard_data()`` is the one call that measures the dashboard's queries (``bench/``).
+Each one is bounded by an index or by the days it covers: per-day figures come from
+``day_figures`` (closed days stored once, open days an index range of ``created_at``),
+sessions by ``status``, nodes by ``ix_vps_sessions_worker_status``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import Date, cast, func, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import func, select
 
 from vpsshop.extensions import db
 from vpsshop.models import (
@@ -31,7 +30,9 @@ from vpsshop.models import (
     Worker,
     WorkerStatus,
 )
+from vpsshop.services import day_figures
 from vpsshop.services import workers as worker_service
+from vpsshop.services.day_figures import DayFigures
 
 CHART_DAYS = 30
 # Ledger kinds drawn as their own series; the other helpers' kinds are named here so a
@@ -104,44 +105,19 @@ def day_range(days: int, now: datetime | None = None) -> tuple[datetime, list[da
     ]
 
 
-def _utc_day(column) -> ColumnElement:
-    # PostgreSQL keeps timestamptz and answers in the connection's zone; SQLite stores
-    # the UTC text itself, so its date() is already the UTC day.
-    if db.engine.dialect.name == "postgresql":
-        return cast(func.timezone("UTC", column), Date)
-    return func.date(column)
-
-
-def _as_date(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def _coin_series(start: datetime) -> tuple[dict[tuple[date, str], int], set[str]]:
-    day = _utc_day(CoinTransaction.created_at).label("day")
-    incoming = CoinTransaction.delta > 0
-    rows = db.session.execute(
-        select(
-            day, CoinTransaction.kind, incoming.label("incoming"), func.sum(CoinTransaction.delta)
-        )
-        .where(CoinTransaction.created_at >= start)
-        .group_by(day, CoinTransaction.kind, incoming)
-    ).all()
+def coin_series(
+    day_list: list[date], days: dict[date, DayFigures]
+) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Coins in and out per day, by series (COINS_IN_SERIES / COINS_OUT_SERIES)."""
     sums: dict[tuple[date, str], int] = defaultdict(int)
-    for row_day, kind, is_in, total in rows:
-        if is_in:
-            series = COINS_IN_SERIES.get(kind, OTHER_IN)
-        else:
-            series = COINS_OUT_SERIES.get(kind, OTHER_OUT)
-        sums[(_as_date(row_day), series)] += abs(int(total or 0))
-    return sums, {series for _, series in sums}
-
-
-def coin_flows(
-    days: int = CHART_DAYS, now: datetime | None = None
-) -> tuple[list[date], dict[str, list[int]], dict[str, list[int]]]:
-    """Coins in and out per UTC day, by series (COINS_IN_SERIES / COINS_OUT_SERIES)."""
-    start, day_list = day_range(days, now)
-    sums, seen = _coin_series(start)
+    for day in day_list:
+        for (kind, incoming), total in days[day].coins.items():
+            if incoming:
+                series = COINS_IN_SERIES.get(kind, OTHER_IN)
+            else:
+                series = COINS_OUT_SERIES.get(kind, OTHER_OUT)
+            sums[(day, series)] += total
+    seen = {series for _, series in sums}
     in_names = [*dict.fromkeys([*COINS_IN_SERIES.values(), OTHER_IN])]
     out_names = [*dict.fromkeys([*COINS_OUT_SERIES.values(), OTHER_OUT])]
 
@@ -153,7 +129,16 @@ def coin_flows(
             if name in seen or name in ("Purchases", "Grants")
         }
 
-    return day_list, table(in_names), table(out_names)
+    return table(in_names), table(out_names)
+
+
+def coin_flows(
+    days: int = CHART_DAYS, now: datetime | None = None
+) -> tuple[list[date], dict[str, list[int]], dict[str, list[int]]]:
+    """Coins in and out per UTC day, by series (COINS_IN_SERIES / COINS_OUT_SERIES)."""
+    _, day_list = day_range(days, now)
+    coins_in, coins_out = coin_series(day_list, day_figures.figures(day_list, now))
+    return day_list, coins_in, coins_out
 
 
 def _outcome(status: str, was_ready: bool) -> str:
@@ -166,20 +151,19 @@ def _outcome(status: str, was_ready: bool) -> str:
     return "served" if was_ready else "stopped before ready"
 
 
+def outcome_series(day_list: list[date], days: dict[date, DayFigures]) -> dict[str, list[int]]:
+    """Sessions created per day, by what became of them (OUTCOMES)."""
+    counts: dict[tuple[date, str], int] = defaultdict(int)
+    for day in day_list:
+        for (status, ready), count in days[day].sessions.items():
+            counts[(day, _outcome(status, ready))] += count
+    return {outcome: [counts.get((d, outcome), 0) for d in day_list] for outcome in OUTCOMES}
+
+
 def sessions_started(days: int = CHART_DAYS, now: datetime | None = None) -> dict[str, list[int]]:
     """Sessions created per UTC day, by what became of them (OUTCOMES)."""
-    start, day_list = day_range(days, now)
-    day = _utc_day(VpsSession.created_at).label("day")
-    was_ready = VpsSession.ready_at.is_not(None)
-    rows = db.session.execute(
-        select(day, VpsSession.status, was_ready.label("was_ready"), func.count())
-        .where(VpsSession.created_at >= start)
-        .group_by(day, VpsSession.status, was_ready)
-    ).all()
-    counts: dict[tuple[date, str], int] = defaultdict(int)
-    for row_day, status, ready, count in rows:
-        counts[(_as_date(row_day), _outcome(status, bool(ready)))] += count
-    return {outcome: [counts.get((d, outcome), 0) for d in day_list] for outcome in OUTCOMES}
+    _, day_list = day_range(days, now)
+    return outcome_series(day_list, day_figures.figures(day_list, now))
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -200,18 +184,22 @@ def _ready_durations(start: datetime) -> list[tuple[datetime, float]]:
     return [(created, (ready - created).total_seconds()) for created, ready in rows]
 
 
+def percentile_series(
+    day_list: list[date], days: dict[date, DayFigures]
+) -> tuple[list[float | None], list[float | None]]:
+    """Purchase-to-ready seconds, p50 and p95 per day of purchase."""
+    return (
+        [percentile(days[d].ready_seconds, 0.5) for d in day_list],
+        [percentile(days[d].ready_seconds, 0.95) for d in day_list],
+    )
+
+
 def provisioning_times(
     days: int = CHART_DAYS, now: datetime | None = None
 ) -> tuple[list[float | None], list[float | None]]:
     """Seconds from purchase to ready, p50 and p95 per UTC day of purchase."""
-    start, day_list = day_range(days, now)
-    by_day: dict[date, list[float]] = defaultdict(list)
-    for created, seconds in _ready_durations(start):
-        by_day[created.astimezone(UTC).date()].append(seconds)
-    return (
-        [percentile(by_day.get(d, []), 0.5) for d in day_list],
-        [percentile(by_day.get(d, []), 0.95) for d in day_list],
-    )
+    _, day_list = day_range(days, now)
+    return percentile_series(day_list, day_figures.figures(day_list, now))
 
 
 def recent_provisioning_seconds(hours: int = 24) -> list[float]:
@@ -322,15 +310,17 @@ def alerts(nodes: list[NodeSlots], failed_jobs: int | None) -> list[Alert]:
 
 def dashboard_data(days: int = CHART_DAYS, now: datetime | None = None) -> DashboardData:
     """Every figure of the admin dashboard (the bench times this call)."""
-    day_list, coins_in, coins_out = coin_flows(days, now)
-    p50, p95 = provisioning_times(days, now)
+    _, day_list = day_range(days, now)
+    per_day = day_figures.figures(day_list, now)
+    coins_in, coins_out = coin_series(day_list, per_day)
+    p50, p95 = percentile_series(day_list, per_day)
     nodes = node_slots()
     failed = failed_jobs_count()
     return DashboardData(
         days=day_list,
         coins_in=coins_in,
         coins_out=coins_out,
-        sessions_started=sessions_started(days, now),
+        sessions_started=outcome_series(day_list, per_day),
         provisioning_p50=p50,
         provisioning_p95=p95,
         nodes=nodes,
