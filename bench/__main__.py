@@ -200,10 +200,11 @@ def scaling_side_by_side(
             process.url,
             dsn,
             browser_headers(process.url, seeded.admin_email, seeded.admin_password),
+            env,
         )
-        for label, counts, process, dsn in (
-            ("small", small_counts, web, stack.dsn),
-            ("large", large_counts, large_web, stack.large_dsn),
+        for label, counts, process, dsn, env in (
+            ("small", small_counts, web, stack.dsn, stack.env),
+            ("large", large_counts, large_web, stack.large_dsn, {**stack.env, **stack.large_env}),
         )
     ]
     try:

@@ -35,11 +35,11 @@ class Size:
         )
 
 
-# One user in ten is an admin: the small data's "admins only" page is then as full as the
-# large data's (with one in a hundred it showed 3 rows against a full page of 20).
+# One user in three is an admin: the small data's "admins only" page (50 rows) is then as
+# full as the large data's (with one in a hundred it showed 3 rows against a full 50).
 _USERS = f"""
 INSERT INTO users (id, email, password_hash, is_admin, coins, session_version, created_at)
-SELECT gen_random_uuid(), 'user-' || (%(from)s + g) || '@big.example.com', 'x', g %% 10 = 0,
+SELECT gen_random_uuid(), 'user-' || (%(from)s + g) || '@big.example.com', 'x', g %% 3 = 0,
     0, 1, now() - interval '1 day' * ((%(from)s + g) %% {DAYS}) - g * interval '1 second'
 FROM generate_series(1, %(n)s) AS g
 """

@@ -42,7 +42,8 @@ class Seeded:
     boot_product_id: str = ""
 
 
-def _app(stack_env: dict[str, str]):
+def app_for(stack_env: dict[str, str]):
+    """The app in-process on a stack's database and Redis (``stack.env`` or ``large_env``)."""
     from vpsshop import create_app
 
     return create_app(
@@ -82,7 +83,7 @@ def seed_base(
 
     admin_password = secrets.token_urlsafe(12)
     buyer_password = secrets.token_urlsafe(12)
-    app = _app(stack_env)
+    app = app_for(stack_env)
     with app.app_context():
         accounts.create_user(ADMIN_EMAIL, admin_password, is_admin=True)
         history = accounts.create_user(HISTORY_EMAIL, secrets.token_urlsafe(12))

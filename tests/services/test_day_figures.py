@@ -1,4 +1,5 @@
-"""Closed days are aggregated once and stored; open days live; both give the same figures."""
+"""The sweep keeps closed days' figures once; the dashboard reads them and writes nothing;
+stored and live figures are the same."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.conftest import parametrize_database
 from tests.fixtures.dashboard_data import seed_dashboard
 from vpsshop.extensions import db
 from vpsshop.models import ACTIVE_STATUSES, CoinTransaction, DashboardDay, VpsSession
-from vpsshop.services import day_figures, stats
+from vpsshop.services import day_figures, stats, sweeper
 
 
 def pytest_generate_tests(metafunc) -> None:
@@ -45,6 +46,7 @@ def _live(day_list):
 
 def test_days_with_a_session_holding_a_slot_stay_open(now):
     _, day_list = stats.day_range(30, now)
+    day_figures.close_days(day_list, now)
     found = day_figures.figures(day_list, now)
     oldest_active = (now - timedelta(days=7)).date()  # the seeded ready session on node-sick
     stored = _stored_days()
@@ -56,6 +58,7 @@ def test_days_with_a_session_holding_a_slot_stay_open(now):
 def test_once_every_session_is_final_only_today_is_live(now):
     _end_every_session()
     _, day_list = stats.day_range(30, now)
+    assert day_figures.close_days(day_list, now) == 29
     found = day_figures.figures(day_list, now)
     assert sorted(_stored_days()) == day_list[:-1]
     assert {day: found[day] for day in day_list} == _live(day_list)
@@ -74,7 +77,7 @@ def test_once_every_session_is_final_only_today_is_live(now):
 def test_a_closed_day_is_read_from_its_row_not_the_ledger(now):
     _end_every_session()
     _, day_list = stats.day_range(30, now)
-    day_figures.figures(day_list, now)
+    day_figures.close_days(day_list, now)
     before = db.session.execute(select(DashboardDay.computed_at)).scalars().all()
     yesterday = now - timedelta(days=1)
     # A row dated in a closed day cannot be written by the ledger service (it dates rows
@@ -102,13 +105,33 @@ def test_yesterday_closes_an_hour_after_midnight(app, db, minute, yesterday_stor
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     now = midnight + timedelta(minutes=minute)
     _, day_list = stats.day_range(30, now)
-    day_figures.figures(day_list, now)
+    day_figures.close_days(day_list, now)
     stored = _stored_days()
     assert (day_list[-2] in stored) is yesterday_stored
     assert day_list[-1] not in stored
 
 
-def test_two_dashboards_storing_one_day_keep_the_first(app, db):
+def test_the_dashboard_writes_nothing_and_draws_days_not_kept_yet_live(now):
+    _end_every_session()
+    _, day_list = stats.day_range(30, now)
+    day_figures.close_days(day_list[:10], now)  # a sweep that kept only some days so far
+    kept = _stored_days()
+    found = day_figures.figures(day_list, now)
+    assert _stored_days() == kept and len(kept) == 10
+    assert {day: found[day] for day in day_list} == _live(day_list)
+
+
+def test_the_sweep_keeps_closed_days_once(now):
+    _end_every_session()
+    _, day_list = stats.day_range(30, now)
+    # The sweep goes by the clock: just after midnight yesterday is still open.
+    closed = [day for day in day_list if day < (datetime.now(UTC) - day_figures.GRACE).date()]
+    assert sweeper.sweep()["days_closed"] == len(closed)
+    assert sweeper.sweep()["days_closed"] == 0
+    assert sorted(_stored_days()) == closed
+
+
+def test_two_sweeps_storing_one_day_keep_the_first(app, db):
     day = datetime(2026, 1, 5, tzinfo=UTC).date()
     first = day_figures.DayFigures(coins={("purchase", False): 5})
     second = day_figures.DayFigures(coins={("purchase", False): 9})

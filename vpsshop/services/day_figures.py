@@ -2,29 +2,26 @@
 
 A day's ledger rows never change once it is over (the ledger only grows, each row dated
 when it is written), and a day's sessions stop changing once none of them holds a slot.
-Such a day is aggregated once and kept in ``dashboard_days``; only the open days (today,
-and back to the oldest session still holding a slot) are aggregated live, each an index
-range. So the dashboard reads about the same number of rows at ten million ledger rows
+The periodic sweep aggregates such a day once and keeps it in ``dashboard_days``
+(``close_days``); the dashboard only reads: stored days from their rows, open days (today,
+and back to the oldest session still holding a slot) live, each an index range. So a page
+view writes nothing, and reads about the same number of rows at ten million ledger rows
 as at ten thousand.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Date, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from vpsshop.extensions import db
 from vpsshop.models import ACTIVE_STATUSES, CoinTransaction, DashboardDay, VpsSession
-
-log = logging.getLogger(__name__)
 
 # A day is closed this long after its midnight: a ledger row dated just before midnight
 # is written by a transaction that commits well within it.
@@ -108,6 +105,8 @@ def aggregate(first: date, last: date) -> dict[date, DayFigures]:
     ):
         seconds = (ready - created).total_seconds()
         days[created.astimezone(UTC).date()].ready_seconds.append(seconds)
+    for figures in days.values():
+        figures.ready_seconds.sort()  # as stored, so a day reads the same either way
     return days
 
 
@@ -136,40 +135,48 @@ def _stored(first: date, last: date) -> dict[date, DayFigures]:
 
 def store(days: dict[date, DayFigures]) -> None:
     """Keep closed days' figures (a day already kept stays as it is)."""
+    if not days:
+        return
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     rows = [
         {"day": day, "figures": figures.to_json(), "computed_at": datetime.now(UTC)}
         for day, figures in days.items()
     ]
-    # Two dashboards closing the same day at once: the first row stays, both are equal.
-    statement = dialect.insert(DashboardDay).values(rows).on_conflict_do_nothing()
-    try:
-        db.session.execute(statement)
-        db.session.commit()
-    except SQLAlchemyError:
-        # The figures are drawn either way; the next page view stores them.
+    # Two sweeps closing the same day at once: the first row stays, both are equal.
+    db.session.execute(dialect.insert(DashboardDay).values(rows).on_conflict_do_nothing())
+    db.session.commit()
+
+
+def _closed(day_list: list[date], now: datetime) -> tuple[dict[date, DayFigures], list[date]]:
+    """The stored figures of ``day_list``'s closed days, and its closed days not stored."""
+    first = day_list[0]
+    closed_last = min(day_list[-1], first_open_day(now) - timedelta(days=1))
+    if closed_last < first:
+        return {}, []
+    kept = _stored(first, closed_last)
+    return kept, [day for day in day_list if day <= closed_last and day not in kept]
+
+
+def close_days(day_list: list[date], now: datetime | None = None) -> int:
+    """Aggregate and keep the closed days of ``day_list`` not kept yet (the sweep's step);
+    returns how many it kept."""
+    _, missing = _closed(day_list, now or datetime.now(UTC))
+    if not missing:
         db.session.rollback()
-        log.exception("could not store the dashboard's closed days")
+        return 0
+    computed = aggregate(missing[0], missing[-1])
+    store({day: computed[day] for day in missing})
+    return len(missing)
 
 
 def figures(day_list: list[date], now: datetime | None = None) -> dict[date, DayFigures]:
-    """Each day's figures: closed days from ``dashboard_days`` (aggregated and stored the
-    first time they are asked for), open days aggregated now."""
+    """Each day's figures, writing nothing: closed days from ``dashboard_days``, the rest
+    (open days, and a closed day the sweep has not kept yet) aggregated now."""
     if not day_list:
         return {}
     now = now or datetime.now(UTC)
-    first, last = day_list[0], day_list[-1]
-    open_from = max(first, first_open_day(now))
-    closed_last = min(last, open_from - timedelta(days=1))
-    found: dict[date, DayFigures] = {}
-    if closed_last >= first:
-        found = _stored(first, closed_last)
-        missing = [day for day in day_list if day <= closed_last and day not in found]
-        if missing:
-            computed = aggregate(missing[0], missing[-1])
-            fresh = {day: computed[day] for day in missing}
-            store(fresh)
-            found.update(fresh)
-    if open_from <= last:
-        found.update(aggregate(open_from, last))
+    found, _ = _closed(day_list, now)
+    live = [day for day in day_list if day not in found]
+    if live:
+        found.update(aggregate(live[0], live[-1]))
     return defaultdict(DayFigures, found)

@@ -18,15 +18,15 @@ from typing import Any
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
 from rq import Retry
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from vpsshop.extensions import db
 from vpsshop.models import MailMessage, MailState, User
 from vpsshop.models.types import utcnow
 from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
+from vpsshop.services.after_commit import AfterCommit
 from vpsshop.services.mail_settings import retry_intervals
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 SERVERS = "servers"
 COINS = "coins"
 CATEGORIES = {SERVERS: "Your servers", COINS: "Coins"}
-PENDING = "mail_pending"
 SEND_JOB = "jobs.mail.send_message"
 
 
@@ -113,7 +112,7 @@ def notify(
         return None
     message = db.session.get(MailMessage, message_id)
     if wanted:
-        db.session.info.setdefault(PENDING, []).append(message.id)
+        _pending.pending(db.session).append(message.id)
     log.info("mail recorded kind=%s message_id=%s state=%s", kind, message.id, message.state)
     return message
 
@@ -130,33 +129,20 @@ def enqueue_send(message_id: uuid.UUID) -> None:
     )
 
 
-def _after_commit(session: Session) -> None:
-    if session.in_nested_transaction():
+def _send_pending(message_ids: list[uuid.UUID]) -> None:
+    if not has_app_context():
         return
-    pending = session.info.pop(PENDING, None)
-    if not pending or not has_app_context():
-        return
-    for message_id in pending:
+    for message_id in message_ids:
         try:
             enqueue_send(message_id)
         except RedisError:  # the row stays queued: the sweep enqueues it later
             log.warning("mail enqueue failed message_id=%s, left to the sweeper", message_id)
 
 
-def _forget(session: Session, transaction: Any) -> None:
-    # The outermost transaction ended without a commit: its messages do not exist.
-    if transaction.parent is None and not transaction.nested:
-        session.info.pop(PENDING, None)
-
-
-_installed = False
+# Recorded messages are sent once their commit is done; a rollback means they never were.
+_pending = AfterCommit("mail_pending", list, _send_pending)
 
 
 def install() -> None:
     """Listen to every ORM session of the process; idempotent."""
-    global _installed
-    if _installed:
-        return
-    event.listen(Session, "after_commit", _after_commit)
-    event.listen(Session, "after_transaction_end", _forget)
-    _installed = True
+    _pending.install()

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from vpsshop.models import ACTIVE_STATUSES, VpsProduct, VpsSession, Worker, WorkerStatus
 from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
+from vpsshop.services.after_commit import AfterCommit
 
 log = logging.getLogger(__name__)
-PENDING = "slot_events_pending"
 _ACTIVE = {status.value for status in ACTIVE_STATUSES}
 
 
@@ -63,16 +63,13 @@ def _after_flush(session: Session, _context: Any) -> None:
         elif isinstance(obj, VpsProduct) and _product_grew(obj):
             products.add(obj.id)
     if workers or products:
-        pending = session.info.setdefault(PENDING, {"workers": set(), "products": set()})
+        pending = _pending.pending(session)
         pending["workers"] |= workers
         pending["products"] |= products
 
 
-def _after_commit(session: Session) -> None:
-    if session.in_nested_transaction():
-        return
-    pending = session.info.pop(PENDING, None)
-    if not pending or not has_app_context() or "redis" not in current_app.extensions:
+def _enqueue_fulfilment(pending: dict[str, set]) -> None:
+    if not has_app_context() or "redis" not in current_app.extensions:
         return
     from vpsshop.services import waitlist
 
@@ -89,20 +86,14 @@ def _after_commit(session: Session) -> None:
         log.warning("slots_freed not enqueued; the sweep fulfils", exc_info=True)
 
 
-def _forget(session: Session, transaction: Any) -> None:
-    if transaction.parent is None and not transaction.nested:
-        session.info.pop(PENDING, None)
-
-
-_installed = False
+_pending = AfterCommit(
+    "slot_events_pending", lambda: {"workers": set(), "products": set()}, _enqueue_fulfilment
+)
 
 
 def install() -> None:
     """Listen to every ORM session of the process; idempotent."""
-    global _installed
-    if _installed:
+    if _pending.installed:
         return
     event.listen(Session, "after_flush", _after_flush)
-    event.listen(Session, "after_commit", _after_commit)
-    event.listen(Session, "after_transaction_end", _forget)
-    _installed = True
+    _pending.install()

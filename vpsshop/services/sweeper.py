@@ -19,7 +19,7 @@ from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession
 from vpsshop.models.types import utcnow
 from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue, get_redis
-from vpsshop.services import mail_outbox, payments, provisioning, waitlist
+from vpsshop.services import day_figures, mail_outbox, payments, provisioning, stats, waitlist
 from vpsshop.services.session_jobs import enqueue_session_job, has_lease
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ def sweep() -> dict[str, int]:
     # The net under the waitlist's own jobs: lapsed entries leave, free slots are served.
     counts["waitlist"] = waitlist.sweep()
     counts["mail"] = mail_outbox.requeue_stalled()
+    # Last: the one step that may read a day's worth of ledger rows (once a day).
+    counts["days_closed"] = day_figures.close_days(stats.day_range(stats.CHART_DAYS, now)[1], now)
     if any(counts.values()):
         log.info("sweep %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts

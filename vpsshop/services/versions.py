@@ -41,6 +41,7 @@ from vpsshop.models import (
     WaitlistEntry,
     Worker,
 )
+from vpsshop.services.after_commit import AfterCommit
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ VERSION_TTL_SECONDS = 7 * 24 * 3600
 # An execution option of bulk statements whose changed rows are bumped by the ORM objects
 # flushed beside them (the ledger's coin updates and their ledger rows).
 COVERED = "versions_covered"
-PENDING = "versions_pending"
 # expires_at: the catalogue says when the next slot frees.
 _SESSION_SLOT_FIELDS = ("status", "worker_id", "expires_at")
 _WORKER_CAPACITY_FIELDS = ("status", "max_sessions", "consecutive_failures")
@@ -156,10 +156,6 @@ def _keys_of(obj: object, change: str) -> tuple[set[Key], bool]:
     return keys, False
 
 
-def _pending(session: Session) -> dict[str, Any]:
-    return session.info.setdefault(PENDING, {"keys": set(), "everything": False})
-
-
 def _after_flush(session: Session, _context: Any) -> None:
     # After the flush the new/dirty/deleted sets and attribute histories are still the
     # pre-flush ones (SQLAlchemy's documented after_flush state).
@@ -177,7 +173,7 @@ def _after_flush(session: Session, _context: Any) -> None:
             keys |= obj_keys
             everything = everything or obj_everything
     if keys or everything:
-        pending = _pending(session)
+        pending = _committed.pending(session)
         pending["keys"] |= keys
         pending["everything"] = pending["everything"] or everything
         _bump_now(keys, everything)
@@ -188,7 +184,7 @@ def _on_execute(state: ORMExecuteState) -> None:
         return
     mapper = state.bind_mapper
     if mapper is not None and mapper.class_ in _BULK_ENTITIES:
-        _pending(state.session)["everything"] = True
+        _committed.pending(state.session)["everything"] = True
         _bump_now((), True)
 
 
@@ -197,35 +193,24 @@ def _bump_now(keys: Iterable[Key], everything: bool) -> None:
         bump(keys, everything)
 
 
-def _after_commit(session: Session) -> None:
-    # SQLAlchemy also reports a released savepoint here; only the outermost commit makes
-    # the changes visible.
-    if session.in_nested_transaction():
-        return
-    pending = session.info.pop(PENDING, None)
-    if not pending or not has_app_context() or "redis" not in current_app.extensions:
+def _bump_committed(pending: dict[str, Any]) -> None:
+    if not has_app_context() or "redis" not in current_app.extensions:
         return
     channels = [session_channel(ident) for kind, ident in pending["keys"] if kind == "session"]
     bump(pending["keys"], pending["everything"], channels)
 
 
-def _forget(session: Session, transaction: Any) -> None:
-    # The outermost transaction ended without a commit: nothing became visible. (The
-    # flush-time bumps it made cost readers one extra full answer, nothing more.)
-    if transaction.parent is None and not transaction.nested:
-        session.info.pop(PENDING, None)
-
-
-_installed = False
+# The outermost commit bumps again what its flushes bumped. A transaction that ends without
+# a commit made nothing visible; its flush-time bumps cost readers one extra full answer.
+_committed = AfterCommit(
+    "versions_pending", lambda: {"keys": set(), "everything": False}, _bump_committed
+)
 
 
 def install() -> None:
     """Listen to every ORM session of the process (web requests, jobs, CLI); idempotent."""
-    global _installed
-    if _installed:
+    if _committed.installed:
         return
     event.listen(Session, "after_flush", _after_flush)
     event.listen(Session, "do_orm_execute", _on_execute)
-    event.listen(Session, "after_commit", _after_commit)
-    event.listen(Session, "after_transaction_end", _forget)
-    _installed = True
+    _committed.install()
