@@ -190,6 +190,8 @@ def test_without_javascript_the_pages_still_work(
             break
         page.wait_for_timeout(500)
         refresh.click()
+        # The next look must read the reloaded page, not the one it is replacing.
+        page.wait_for_load_state()
     expect(page.get_by_test_id("status")).to_have_text("ready")
     # <details> reveals the password without any script.
     expect(page.locator("#cred-password")).to_be_hidden()

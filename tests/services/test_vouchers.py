@@ -245,6 +245,16 @@ def test_redis_down_lets_redemption_through(app, db, make_user, closed_port):
 # --- races (real threads on PostgreSQL) -----------------------------------------------------
 
 
+def _ids(users) -> list:
+    return [user.id for user in users]
+
+
+def _redeem(user_id, code):
+    """A redemption with its arguments read now, in the test's thread: the racing threads
+    must not load attributes of the test session's (expired) objects all at once."""
+    return lambda: vouchers.redeem(user_id, code)
+
+
 def _race(app, actions) -> list[str]:
     outcomes: list[str] = []
     lock = threading.Lock()
@@ -278,7 +288,7 @@ def _race(app, actions) -> list[str]:
 def test_many_users_racing_one_single_use_code_one_wins(app, db, make_user):
     users = [make_user() for _ in range(20)]
     voucher = _one(coins=7)
-    outcomes = _race(app, [lambda u=u: vouchers.redeem(u.id, voucher.code) for u in users])
+    outcomes = _race(app, [_redeem(user_id, voucher.code) for user_id in _ids(users)])
     assert outcomes.count("ok") == 1
     assert outcomes.count("voucher_used_up") == 19
     assert sorted(coins(u.id) for u in users) == [0] * 19 + [7]
@@ -290,7 +300,7 @@ def test_one_user_racing_one_multi_use_code_gets_it_once(app, db, make_user):
     user = make_user()
     voucher = _one(coins=5, max_redemptions=50)
     # Ten: tries in flight hold places in the failure window (ten per account).
-    outcomes = _race(app, [lambda: vouchers.redeem(user.id, voucher.code)] * 10)
+    outcomes = _race(app, [_redeem(user.id, voucher.code)] * 10)
     assert outcomes.count("ok") == 1
     assert outcomes.count("voucher_already_redeemed") == 9
     assert coins(user.id) == 5
@@ -302,7 +312,7 @@ def test_one_user_racing_one_multi_use_code_gets_it_once(app, db, make_user):
 def test_a_multi_use_code_is_never_over_redeemed(app, db, make_user):
     users = [make_user() for _ in range(25)]
     voucher = _one(coins=2, max_redemptions=10)
-    outcomes = _race(app, [lambda u=u: vouchers.redeem(u.id, voucher.code) for u in users])
+    outcomes = _race(app, [_redeem(user_id, voucher.code) for user_id in _ids(users)])
     assert outcomes.count("ok") == 10
     assert outcomes.count("voucher_used_up") == 15
     db.session.expire_all()
@@ -314,7 +324,7 @@ def test_a_multi_use_code_is_never_over_redeemed(app, db, make_user):
 @pytest.mark.postgresql_only
 def test_parallel_guesses_never_pass_the_limit(app, db, make_user):
     user = make_user()
-    outcomes = _race(app, [lambda: vouchers.redeem(user.id, "WRONG-CODE-0000")] * 20)
+    outcomes = _race(app, [_redeem(user.id, "WRONG-CODE-0000")] * 20)
     assert outcomes.count("voucher_not_found") == 10
     assert outcomes.count("rate_limited") == 10
 
