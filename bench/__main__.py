@@ -226,6 +226,7 @@ def run(
     memory.WARM_UP_SECONDS, memory.WARM_UP_JOBS = plan.memory_warm_up
     log("fresh database vpsshop_bench, Redis db 12, release phase (db upgrade)")
     stack.reset_data()
+    stack.start_mail_sink()
     node_urls = [n.url for n in stack.start_nodes(range(NODES))]
     boot_nodes = stack.start_nodes(range(100, 100 + boot.NODES), boot_seconds=plan.boot_seconds)
     boot_urls = [n.url for n in boot_nodes]
@@ -322,7 +323,8 @@ def run(
         f"and the bare app `{hello.command}`; Procfile `worker` with `--worker-class`; "
         f"{NODES} simulated nodes (`--boot-seconds 0`) and {boot.NODES} for the boot test "
         f"(`--boot-seconds {plan.boot_seconds:.0f}`); PostgreSQL database vpsshop_bench; "
-        "Redis db 12. All on 127.0.0.1.",
+        "Redis db 12; an SMTP sink (aiosmtpd's `Sink`) as `MAIL_URL`, so the shop's "
+        "notices are sent. All on 127.0.0.1.",
         f"Data: {len(seeded.buyer_tokens)} buyers with API tokens, {flash.BUYERS} flash-sale "
         f"buyers; small = {plan.small_workers} workers / {plan.small.text()}, large = "
         f"{plan.large_workers} workers / {plan.large.text()} (bulk rows spread over "

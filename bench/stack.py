@@ -28,6 +28,9 @@ LARGE_DATABASE = "vpsshop_bench_large"
 # Neither 0 (development) nor the test suite's indexes.
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/12"
 LARGE_REDIS_URL = "redis://127.0.0.1:6379/11"
+# Every call a node gets in a run stays in its record (the boot test reads them all back;
+# the simulator's default keeps only the last 1,000).
+RECORDED_REQUESTS = 20_000
 STOP_TIMEOUT = 25.0  # gunicorn's graceful_timeout is 20 s
 READY_TIMEOUT = 60.0
 # The bench's 16 buyers make hundreds of purchases a minute, far past the production
@@ -238,12 +241,32 @@ class Stack:
             port = free_port()
             command = (
                 f"python -m vpsshop.simulator --host 127.0.0.1 --port {port} "
-                f"--boot-seconds {boot_seconds:g} --capacity 100000 --quiet"
+                f"--boot-seconds {boot_seconds:g} --capacity 100000 --quiet "
+                f"--record-requests {RECORDED_REQUESTS}"
             )
             processes.append(self.start(f"node-{index}", command, port=port))
         for process in processes:
             self.wait_http(process, "/")
         return processes
+
+    def start_mail_sink(self) -> Process:
+        """An SMTP server that accepts and drops every mail (aiosmtpd's ``Sink``), as
+        every process's ``MAIL_URL``: a shop sends its notices, and without a server each
+        one would fail and be retried. Call before the web and worker processes start."""
+        port = free_port()
+        command = f"python -m aiosmtpd -n -c aiosmtpd.handlers.Sink -l 127.0.0.1:{port}"
+        process = self.start("smtp", command, port=port)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2):
+                    break
+            except OSError:
+                if not process.alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"the SMTP sink did not start\n{process.tail()}") from None
+                time.sleep(0.1)
+        self.env["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
+        return process
 
     def start_worker(self, worker_class: str, *extra: str, name: str = "", **env: str) -> Process:
         """The Procfile's ``worker`` line with the given RQ worker class."""

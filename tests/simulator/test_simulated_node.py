@@ -350,7 +350,8 @@ def test_cli_starts_serves_and_exits_on_sigterm(tmp_path, entry):
     }
     command = [sys.executable, *ENTRY_POINTS[entry]]
     process = subprocess.Popen(
-        [*command, "--port", "0", "--boot-seconds", "0", "--capacity", "1", "--fault", "stop=500"],
+        [*command, "--port", "0", "--boot-seconds", "0", "--capacity", "1"]
+        + ["--fault", "stop=500", "--record-requests", "2"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -370,6 +371,8 @@ def test_cli_starts_serves_and_exits_on_sigterm(tmp_path, entry):
         assert requests.post(f"{url}/stop/{route.rsplit('/', 1)[-1]}", timeout=5).status_code == 500
         stats = requests.get(f"{url}/_sim/stats", timeout=5).json()
         assert stats["stats"]["create"] == 2 and stats["config"]["faults"] == {"stop": "500"}
+        # Three node calls were made; --record-requests 2 keeps the latest two.
+        assert [r["endpoint"] for r in stats["requests"]] == ["create", "stop"]
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0

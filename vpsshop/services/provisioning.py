@@ -88,9 +88,8 @@ def _note_node_failure(worker_id: uuid.UUID | None, error: NodeError) -> None:
 
 
 def _note_node_success(worker_id: uuid.UUID | None) -> None:
-    worker = db.session.get(Worker, worker_id) if worker_id else None
-    if worker is not None:
-        workers.record_success(worker)
+    if worker_id is not None:
+        workers.note_seen(worker_id)
 
 
 # --- create, with failover -------------------------------------------------------------
@@ -286,6 +285,14 @@ def look(
     if note_health:
         _note_node_success(worker.id)
     reading = parse_log(text, target.action)
+    if not (reading.failure or reading.ready):
+        # Still booting: nothing to write, so no row lock and no commit. A session stopped
+        # or deleted since the targets were read has a newer job on its lease (the join
+        # then does nothing) or is not among the next tick's targets.
+        if note_health:
+            db.session.commit()
+        join_node_watch(session_id, worker.id, read_started, job_id)
+        return True
     session = _locked(session_id)
     if session.status != SessionStatus.PROVISIONING:
         db.session.commit()
@@ -295,14 +302,10 @@ def look(
         db.session.commit()
         _schedule("stop", session_id)
         return True
-    if reading.ready:
-        _mark_ready(session, reading.details)
-        db.session.commit()
-        if session.expires_at is not None:
-            schedule_expiry(session_id, session.expires_at)
-        return True
+    _mark_ready(session, reading.details)
     db.session.commit()
-    join_node_watch(session_id, worker.id, read_started, job_id)
+    if session.expires_at is not None:
+        schedule_expiry(session_id, session.expires_at)
     return True
 
 

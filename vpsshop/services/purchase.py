@@ -22,7 +22,7 @@ from vpsshop.models import SessionStatus, User, VpsProduct, VpsSession
 from vpsshop.models.types import utcnow
 from vpsshop.services import activity, email_verification, ledger, payments, waitlist, workers
 from vpsshop.services.activity import ActivityKind
-from vpsshop.services.session_jobs import enqueue_session_job
+from vpsshop.services.session_jobs import enqueue_session_job, new_job_id
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_KEY_MAX = 200
@@ -132,6 +132,8 @@ def take_slot(
         status=SessionStatus.PENDING,
         idempotency_key=idempotency_key,
     )
+    # Known before the commit, so the job needs no second commit to be recorded.
+    session.rq_job_id = new_job_id("provision", session.id)
     # Lock order everywhere: workers, then the session, then the user's balance.
     worker = workers.reserve_slot(product)
     if worker is None:
@@ -145,18 +147,16 @@ def take_slot(
 
 
 def start_session(session: VpsSession) -> None:
-    """After the purchase's commit: enqueue the provision job (refunded at once and a 503
-    when Redis is down). Commits."""
+    """After the purchase's commit: enqueue the provision job under the id ``take_slot``
+    stored (refunded at once and a 503 when Redis is down, which commits)."""
     try:
-        job = enqueue_session_job("provision", session.id)
+        job = enqueue_session_job("provision", session.id, job_id=session.rq_job_id)
     except RedisError:
         log.exception("enqueue failed session_id=%s", session.id)
         _refund_unstarted(session.id)
         raise ServiceUnavailable(
             "The shop cannot start servers right now. You were not charged; try again soon."
         ) from None
-    session.rq_job_id = job.id
-    db.session.commit()
     log.info(
         "purchased session_id=%s worker_id=%s job_id=%s", session.id, session.worker_id, job.id
     )

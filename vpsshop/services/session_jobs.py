@@ -50,14 +50,24 @@ def _lease_seconds(delay: float) -> int:
     return math.ceil(delay + current_app.config["JOB_LEASE_SECONDS"])
 
 
+def new_job_id(kind: str, session_id: uuid.UUID) -> str:
+    """A fresh id for the session's next ``kind`` job."""
+    return f"{kind}-{session_id}-{uuid.uuid4().hex[:8]}"
+
+
 def enqueue_session_job(
-    kind: str, session_id: uuid.UUID, delay: float = 0.0, at: datetime | None = None
+    kind: str,
+    session_id: uuid.UUID,
+    delay: float = 0.0,
+    at: datetime | None = None,
+    job_id: str | None = None,
 ) -> Job:
-    """Enqueue (or schedule after ``delay`` seconds, or at ``at``) the ``kind`` job.
+    """Enqueue (or schedule after ``delay`` seconds, or at ``at``) the ``kind`` job, with
+    ``job_id`` when the caller stored it beforehand (else a new one).
 
     Raises redis errors when Redis is down; the caller decides what that means.
     """
-    job_id = f"{kind}-{session_id}-{uuid.uuid4().hex[:8]}"
+    job_id = job_id or new_job_id(kind, session_id)
     if at is not None:
         # RQ keeps whole seconds and runs a job once its second has begun: rounded up,
         # the job never runs before ``at``.

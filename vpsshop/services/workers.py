@@ -7,11 +7,11 @@ import random
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vpsshop.errors import Conflict, ValidationError
@@ -416,6 +416,33 @@ def record_success(worker: Worker) -> None:
     worker.consecutive_failures = 0
     worker.last_seen_at = datetime.now(UTC)
     db.session.flush()
+
+
+# How stale "Last seen" may be on a healthy node whose calls keep succeeding.
+SEEN_REFRESH_SECONDS = 5.0
+
+
+def note_seen(worker_id: uuid.UUID) -> None:
+    """``record_success`` by id for the lifecycle's node calls. Caller commits.
+
+    One conditional UPDATE that writes only when it changes something: failures to reset,
+    or last_seen_at older than SEEN_REFRESH_SECONDS. Every create and every watch tick of a
+    healthy node succeeds; writing its row each time held that row's lock until the job's
+    commit, so buyers picking a node (``FOR UPDATE SKIP LOCKED``) passed it over.
+    """
+    now = datetime.now(UTC)
+    db.session.execute(
+        update(Worker)
+        .where(
+            Worker.id == worker_id,
+            or_(
+                Worker.consecutive_failures != 0,
+                Worker.last_seen_at.is_(None),
+                Worker.last_seen_at < now - timedelta(seconds=SEEN_REFRESH_SECONDS),
+            ),
+        )
+        .values(consecutive_failures=0, last_seen_at=now)
+    )
 
 
 def record_failure(worker: Worker, error: str) -> None:

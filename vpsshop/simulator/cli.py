@@ -33,6 +33,13 @@ def _parse_faults(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--huge-log-mb", type=click.IntRange(0), default=100, show_default=True)
 @click.option("--extra-log-line", "extra_log_lines", multiple=True, help="Inject into logs.")
 @click.option("--quiet", is_flag=True, help="Do not log each request.")
+@click.option(
+    "--record-requests",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="How many of the latest requests GET /_sim/stats lists.",
+)
 def simulate_worker(
     port: int,
     host: str,
@@ -45,6 +52,7 @@ def simulate_worker(
     huge_log_mb: int,
     extra_log_lines: tuple[str, ...],
     quiet: bool,
+    record_requests: int,
 ) -> None:
     """Run a simulated worker node (shared/worker-api.md) until SIGINT or SIGTERM."""
     node = SimulatedNode(
@@ -59,6 +67,7 @@ def simulate_worker(
         huge_log_mb=huge_log_mb,
         extra_log_lines=extra_log_lines,
         quiet=quiet,
+        max_recorded_requests=record_requests,
     )
     done = threading.Event()
 
