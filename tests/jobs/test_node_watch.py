@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from rq.registry import ScheduledJobRegistry
+from sqlalchemy import event
 
 from tests.helpers import assert_ledger_invariant, fresh, status_is
 from vpsshop.queue import get_queue, get_redis
@@ -139,5 +140,32 @@ def test_a_failed_read_counts_once_per_tick_and_the_next_good_tick_clears_it(
         assert node_watch.watch_node(worker.id) == 3
         assert fresh(ids[0]).worker.consecutive_failures == 0
         assert all(fresh(sid).status == "provisioning" for sid in ids)  # still booting
+    finally:
+        node.stop()
+
+
+def test_a_read_of_a_server_still_booting_locks_and_writes_no_session_row(
+    db, make_user, make_worker, make_product
+):
+    node = CountingNode(boot_seconds=600, capacity=100, quiet=True).start()
+    try:
+        worker, ids = _provisioning_sessions(make_user, make_worker, make_product, node, count=3)
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            statements.append(" ".join(statement.split()).upper())
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            assert node_watch.watch_node(worker.id) == 3
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        assert node.stats["log"] == 3
+        assert not [s for s in statements if "FOR UPDATE" in s or "VPS_SESSIONS SET" in s]
+        assert not [s for s in statements if s.startswith(("INSERT", "DELETE"))]
+        # Each still joined the node's next tick.
+        (tick,) = _leases(ids)
+        assert tick.startswith(f"watchnode-{worker.id}-")
+        assert all(fresh(sid).status == "provisioning" for sid in ids)
     finally:
         node.stop()

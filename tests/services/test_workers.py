@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from rq import Queue
@@ -699,3 +700,57 @@ def test_when_every_free_worker_is_locked_the_buyer_waits_instead_of_a_409(
     holder.join(30)
     buyer.join(30)
     assert got == [only_id]
+
+
+def test_note_seen_writes_only_when_failures_reset_or_last_seen_is_stale(db, make_worker):
+    worker = make_worker(consecutive_failures=2)
+    workers.note_seen(worker.id)
+    db.session.commit()
+    db.session.refresh(worker)
+    assert worker.consecutive_failures == 0 and worker.last_seen_at is not None
+    seen = worker.last_seen_at
+
+    workers.note_seen(worker.id)  # seen a moment ago: nothing to write
+    db.session.commit()
+    db.session.refresh(worker)
+    assert worker.last_seen_at == seen
+
+    stale = seen - timedelta(seconds=workers.SEEN_REFRESH_SECONDS + 1)
+    worker.last_seen_at = stale
+    db.session.commit()
+    workers.note_seen(worker.id)
+    db.session.commit()
+    db.session.refresh(worker)
+    assert worker.last_seen_at > seen
+
+
+@pytest.mark.postgresql_only
+def test_note_seen_of_a_fresh_node_does_not_wait_for_a_purchase_holding_its_row(
+    app, db, make_worker
+):
+    worker = make_worker()
+    workers.note_seen(worker.id)
+    db.session.commit()
+    worker_id = worker.id
+    release, held = threading.Event(), threading.Event()
+    holder = _hold_worker_lock(app, db, worker_id, release, held)
+    done = threading.Event()
+
+    def note() -> None:
+        with app.app_context():
+            try:
+                workers.note_seen(worker_id)
+                db.session.commit()
+                done.set()
+            finally:
+                db.session.remove()
+
+    noter = threading.Thread(target=note)
+    noter.start()
+    try:
+        # The row is locked throughout: an UPDATE that had to write would wait for it.
+        assert done.wait(10), "note_seen waited for the purchase's row lock"
+    finally:
+        release.set()
+        holder.join(30)
+        noter.join(30)
