@@ -91,11 +91,19 @@ class Process:
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM to the group, as a platform stops a dyno; SIGKILL what is left."""
-        pgid = self.popen.pid
+        self.terminate()
+        self.finish(timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM to the group, without waiting."""
         try:
-            os.killpg(pgid, signal.SIGTERM)
+            os.killpg(self.popen.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+    def finish(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Wait up to ``timeout`` for a terminated group's leader, then SIGKILL the rest."""
+        pgid = self.popen.pid
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -293,6 +301,10 @@ class Stack:
             self.processes.remove(process)
 
     def close(self) -> None:
-        """Stop every process group the bench started, newest first."""
-        while self.processes:
-            self.stop(self.processes[-1])
+        """Stop every process group the bench started: all told at once, then each waited
+        for (two dozen nodes and the webs stop in parallel)."""
+        processes, self.processes = self.processes[::-1], []
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.finish()
