@@ -154,3 +154,42 @@ def test_the_catalogue_etag_moves_with_price_and_availability(
     sold_out = _get(client, url, headers, priced.headers["ETag"])
     assert sold_out.status_code == 200
     assert sold_out.get_json()["products"][0]["available"] is False
+
+
+def test_a_nodes_good_calls_leave_every_etag_but_a_reset_of_its_failures_moves_the_catalogue(
+    app, client, owner, make_worker, product
+):
+    from datetime import timedelta
+
+    from vpsshop.models import Worker
+    from vpsshop.services import workers
+
+    user, headers = owner
+    session_url = f"/api/v1/vps/sessions/{add_session(user, product).id}"
+    catalogue_url = "/api/v1/vps/products"
+    (worker_id,) = [w.id for w in _db.session.get(VpsProduct, product.id).workers]
+    session_etag = _get(client, session_url, headers).headers["ETag"]
+    catalogue_etag = _get(client, catalogue_url, headers).headers["ETag"]
+
+    # A healthy node whose "Last seen" is stale: the create or tick writes last_seen_at.
+    node = _db.session.get(Worker, worker_id)
+    node.last_seen_at = None
+    _db.session.commit()
+    for _ in range(2):  # the first writes, the second finds it fresh
+        workers.note_seen(worker_id)
+        _db.session.commit()
+    assert _db.session.get(Worker, worker_id).last_seen_at is not None
+    assert _get(client, session_url, headers, session_etag).status_code == 304
+    assert _get(client, catalogue_url, headers, catalogue_etag).status_code == 304
+
+    # A node back from failures may sell again: the catalogue's ETag moves.
+    node = _db.session.get(Worker, worker_id)
+    node.consecutive_failures = 5
+    node.last_seen_at = node.last_seen_at - timedelta(minutes=1)
+    _db.session.commit()
+    failing_etag = _get(client, catalogue_url, headers).headers["ETag"]
+    workers.note_seen(worker_id)
+    _db.session.commit()
+    _db.session.expire_all()
+    assert _db.session.get(Worker, worker_id).consecutive_failures == 0
+    assert _get(client, catalogue_url, headers, failing_etag).status_code == 200

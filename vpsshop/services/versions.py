@@ -54,6 +54,9 @@ VERSION_TTL_SECONDS = 7 * 24 * 3600
 # An execution option of bulk statements whose changed rows are bumped by the ORM objects
 # flushed beside them (the ledger's coin updates and their ledger rows).
 COVERED = "versions_covered"
+# An execution option of bulk statements that change no field a polled answer shows (a
+# node's last_seen_at, which only the admin panel reads).
+UNPOLLED = "versions_unpolled"
 # expires_at: the catalogue says when the next slot frees.
 _SESSION_SLOT_FIELDS = ("status", "worker_id", "expires_at")
 _WORKER_CAPACITY_FIELDS = ("status", "max_sessions", "consecutive_failures")
@@ -180,7 +183,8 @@ def _after_flush(session: Session, _context: Any) -> None:
 
 
 def _on_execute(state: ORMExecuteState) -> None:
-    if not (state.is_update or state.is_delete) or state.execution_options.get(COVERED):
+    options = state.execution_options
+    if not (state.is_update or state.is_delete) or options.get(COVERED) or options.get(UNPOLLED):
         return
     mapper = state.bind_mapper
     if mapper is not None and mapper.class_ in _BULK_ENTITIES:

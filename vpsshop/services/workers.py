@@ -18,7 +18,7 @@ from vpsshop.errors import Conflict, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import ACTIVE_STATUSES, VpsProduct, VpsSession, Worker, WorkerStatus
 from vpsshop.models import vps_product_workers as product_workers
-from vpsshop.services import audit, crypto
+from vpsshop.services import audit, crypto, versions
 from vpsshop.services.text import required_text
 
 MAX_URL_LENGTH = 500
@@ -425,23 +425,35 @@ SEEN_REFRESH_SECONDS = 5.0
 def note_seen(worker_id: uuid.UUID) -> None:
     """``record_success`` by id for the lifecycle's node calls. Caller commits.
 
-    One conditional UPDATE that writes only when it changes something: failures to reset,
-    or last_seen_at older than SEEN_REFRESH_SECONDS. Every create and every watch tick of a
-    healthy node succeeds; writing its row each time held that row's lock until the job's
-    commit, so buyers picking a node (``FOR UPDATE SKIP LOCKED``) passed it over.
+    Every create and every watch tick of a healthy node succeeds; writing its row each
+    time held that row's lock until the job's commit, so buyers picking a node (``FOR
+    UPDATE SKIP LOCKED``) passed it over. So: one plain read, then failures to reset go
+    through the ORM (the catalogue's version moves: the node may sell again), and a
+    healthy node's last_seen_at is written only once it is SEEN_REFRESH_SECONDS old, by a
+    statement that moves no polled answer's version.
     """
+    row = db.session.execute(
+        select(Worker.consecutive_failures, Worker.last_seen_at).where(Worker.id == worker_id)
+    ).one_or_none()
+    if row is None:
+        return
     now = datetime.now(UTC)
+    if row.consecutive_failures:
+        record_success(db.session.get(Worker, worker_id))
+        return
+    stale = now - timedelta(seconds=SEEN_REFRESH_SECONDS)
+    if row.last_seen_at is not None and row.last_seen_at >= stale:
+        return
+    # A failure counted since the read is newer than this success: it stays.
     db.session.execute(
         update(Worker)
         .where(
             Worker.id == worker_id,
-            or_(
-                Worker.consecutive_failures != 0,
-                Worker.last_seen_at.is_(None),
-                Worker.last_seen_at < now - timedelta(seconds=SEEN_REFRESH_SECONDS),
-            ),
+            Worker.consecutive_failures == 0,
+            or_(Worker.last_seen_at.is_(None), Worker.last_seen_at < stale),
         )
-        .values(consecutive_failures=0, last_seen_at=now)
+        .values(last_seen_at=now)
+        .execution_options(**{versions.UNPOLLED: True})
     )
 
 
