@@ -46,7 +46,7 @@ class Plan:
     # The small side is the "10,000 rows" of each list; the large side the big tables.
     small: bigdata.Size = bigdata.Size(300, 10_000, 10_000, 10_000)
     large: bigdata.Size = bigdata.Size(100_000, 1_000_000, 10_000_000, 1_000_000)
-    pairs: int = 3
+    pairs: int = 5
     page_seconds: int = 3
     boot_sessions: int = 1000
     boot_seconds: float = 60.0

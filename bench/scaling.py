@@ -43,7 +43,7 @@ PAGES = (
 )
 # Each page (and each burst of purchases) is measured on the small and then the large data
 # this many times in turn; the figure is the pair of median ratio, so one noisy burst does
-# not decide it.
+# not decide it (the full run sets five: ``Plan.pairs``).
 PAIRS = 3
 PURCHASES = 100
 # A user's own transactions, newest first by id, 50 a page: the first page and the next

@@ -219,9 +219,12 @@ def grow_history(dsn: str, seeded: Seeded, sessions: int, ledger_rows: int) -> d
 
 def settle(dsn: str) -> None:
     """VACUUM ANALYZE after a bulk insert: fresh statistics for the planner, and no
-    autovacuum of 100,000 new rows starting in the middle of the next measurement."""
+    autovacuum of 100,000 new rows starting in the middle of the next measurement. Then a
+    CHECKPOINT: the gigabytes a large load dirtied are written now, not spread by the
+    checkpointer over the page timings that follow."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
 
 
 def counts(dsn: str) -> dict[str, int]:

@@ -83,14 +83,14 @@ def rotate_keys(batch_size: int) -> None:
 @click.option("--no-scheduler", is_flag=True, help="Do not run RQ's scheduler here.")
 def rq_worker(worker_class: str, burst: bool, no_scheduler: bool) -> None:
     """Run an RQ worker whose jobs run inside this app's context."""
-    from vpsshop.queue import get_queue, get_redis
+    from vpsshop.queue import get_redis, worker_queues
     from vpsshop.rq_worker import WORKER_CLASSES
 
     cls = WORKER_CLASSES[worker_class]
     cls.flask_app = current_app._get_current_object()
     redis_conn = get_redis()
     redis_conn.ping()  # fail fast and readably when Redis is down
-    worker = cls([get_queue()], connection=redis_conn)
+    worker = cls(worker_queues(), connection=redis_conn)
     keeper = None
     if not no_scheduler:
         from vpsshop.rq_worker import ScheduleKeeper

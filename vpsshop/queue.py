@@ -1,4 +1,4 @@
-"""Redis connection and the RQ queue, shared by the web and worker processes."""
+"""Redis connection and the RQ queues, shared by the web and worker processes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rq import Queue
 
 # Explicit for every enqueue (STYLE.md): job state lives in the database, RQ is a helper.
 DEFAULT_JOB_OPTIONS: dict[str, Any] = {"job_timeout": 120, "result_ttl": 600, "failure_ttl": 86400}
+MAIL_QUEUE_SUFFIX = "-mail"
 
 
 def redis_options(app: Flask) -> dict[str, Any]:
@@ -33,4 +34,17 @@ def get_redis() -> redis.Redis:
 
 
 def get_queue() -> Queue:
+    """The lifecycle queue: provisions, node watch ticks, stops, the sweep."""
     return Queue(current_app.config["RQ_QUEUE_NAME"], connection=get_redis())
+
+
+def get_mail_queue() -> Queue:
+    """The mail queue. Workers take it only when the lifecycle queue is empty, so a burst
+    of notices (a thousand "server ready" mails) never delays a node's watch tick."""
+    return Queue(current_app.config["RQ_QUEUE_NAME"] + MAIL_QUEUE_SUFFIX, connection=get_redis())
+
+
+def worker_queues() -> list[Queue]:
+    """Every queue a worker serves, in the order it takes jobs (RQ dequeues the first
+    non-empty one)."""
+    return [get_queue(), get_mail_queue()]

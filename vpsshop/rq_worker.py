@@ -57,7 +57,7 @@ class ScheduleKeeper:
     maintenance: every ``enqueue_in`` job (watches, stop retries, the sweep) stalled. Here
     every worker ticks, and a tick lock that lasts less than one tick picks which worker
     moves the jobs this time, so a dead worker delays nothing beyond its last tick. The
-    move is RQ's public ``RQScheduler.enqueue_scheduled_jobs`` on the queue's registry.
+    move is RQ's public ``RQScheduler.enqueue_scheduled_jobs`` on every queue's registry.
     """
 
     def __init__(self, app: Flask):
@@ -69,7 +69,7 @@ class ScheduleKeeper:
     def tick_once(self) -> bool:
         """One tick; True when this worker moved the due jobs."""
         from vpsshop import redis_keys
-        from vpsshop.queue import get_queue, get_redis
+        from vpsshop.queue import get_redis, worker_queues
         from vpsshop.services.sweeper import ensure_sweep_scheduled
 
         with self.app.app_context():
@@ -77,9 +77,9 @@ class ScheduleKeeper:
             ttl_ms = max(1, int(self.tick * 900))
             if not redis_conn.set(redis_keys.key("scheduler-tick"), "1", nx=True, px=ttl_ms):
                 return False
-            queue = get_queue()
-            scheduler = RQScheduler([queue], connection=redis_conn)
-            scheduler.prepare_registries([queue.name])
+            queues = worker_queues()
+            scheduler = RQScheduler(queues, connection=redis_conn)
+            scheduler.prepare_registries([queue.name for queue in queues])
             scheduler.enqueue_scheduled_jobs()
             # A sweep chain lost with a killed worker is started again here (SET NX).
             ensure_sweep_scheduled(delay=1.0)

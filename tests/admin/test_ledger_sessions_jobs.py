@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 
 from tests.helpers import assert_ledger_invariant
 from vpsshop.models import AuditEntry, CoinTransaction, User, VpsSession
-from vpsshop.queue import get_queue
+from vpsshop.queue import get_mail_queue, get_queue
 from vpsshop.services import ledger
 
 
@@ -205,3 +205,21 @@ def test_dashboard_counts(admin_client, db, make_user, make_worker, make_product
     assert 'data-testid="coins-spent">5<' in body
     assert 'data-testid="coins-refunded">0<' in body
     assert "/admin/sessions/?flt0_status_equals=ready" in body
+
+
+def test_jobs_view_shows_the_mail_queue_and_requeues_its_failures(admin_client, db, run_jobs):
+    mail = get_mail_queue()
+    failed = mail.enqueue("builtins.int", "smtp gone", job_timeout=5, failure_ttl=600).id
+    assert run_jobs()
+    body = admin_client.get("/admin/jobs/").get_data(as_text=True)
+    assert f'data-queue="{get_queue().name}"' in body and f'data-queue="{mail.name}"' in body
+    assert "&#39;smtp gone&#39;" in body
+    # Each queue has its own counts: the lifecycle queue's failed count is 0, the mail's 1.
+    assert body.count('data-testid="failed-count">0<') == 1
+    assert body.count('data-testid="failed-count">1<') == 1
+    dashboard = admin_client.get("/admin/").get_data(as_text=True)
+    assert 'data-testid="failed-jobs">\n        1' in dashboard
+
+    assert admin_client.post("/admin/jobs/requeue/", {"job_id": failed}).status_code == 302
+    assert mail.job_ids == [failed] and get_queue().count == 0
+    assert mail.failed_job_registry.count == 0

@@ -6,7 +6,7 @@ import json
 
 from vpsshop.extensions import db as _db
 from vpsshop.models import MailMessage, MailState
-from vpsshop.queue import get_queue
+from vpsshop.queue import get_mail_queue
 from vpsshop.services import notices
 
 
@@ -15,7 +15,7 @@ def _message(user, state: MailState, error: str | None = None) -> MailMessage:
     message.state = state.value
     message.last_error = error
     _db.session.commit()
-    get_queue().empty()  # only the jobs this test makes
+    get_mail_queue().empty()  # only the jobs this test makes
     return message
 
 
@@ -40,7 +40,7 @@ def test_send_again_only_a_failed_one(admin_client, make_user):
     assert response.status_code == 302
     _db.session.expire_all()
     assert _db.session.get(MailMessage, failed.id).state == "queued"
-    assert get_queue().get_job_ids() == [notices.send_job_id(failed.id)]
+    assert get_mail_queue().get_job_ids() == [notices.send_job_id(failed.id)]
     admin_client.post("/admin/mail_messages/send-again/", {"id": str(sent.id)})
     assert _db.session.get(MailMessage, sent.id).state == "sent"
     assert admin_client.post("/admin/mail_messages/send-again/", {"id": "nope"}).status_code == 404

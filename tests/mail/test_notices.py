@@ -15,7 +15,7 @@ from tests.mail.conftest import html_of, link_path, text_of
 from vpsshop.extensions import db as _db
 from vpsshop.models import MailMessage, MailState, SessionStatus, VpsSession
 from vpsshop.models.types import utcnow
-from vpsshop.queue import get_queue
+from vpsshop.queue import get_mail_queue
 from vpsshop.services import mail_outbox, notices, provisioning, purchase, session_notices
 
 
@@ -99,7 +99,7 @@ def test_a_permanent_refusal_is_not_retried(db, make_user, run_jobs, smtp_server
     assert run_jobs()
     [row] = _messages()
     assert (row.state, row.attempts) == ("failed", 1) and "550" in row.last_error
-    assert get_queue().scheduled_job_registry.count == 0
+    assert get_mail_queue().scheduled_job_registry.count == 0
 
 
 def test_unreachable_server_is_retried_then_failed(app, db, make_user, run_jobs, closed_port):
@@ -113,7 +113,7 @@ def test_unreachable_server_is_retried_then_failed(app, db, make_user, run_jobs,
 def test_lost_job_is_enqueued_again_by_the_sweep(db, make_user, redis_conn, run_jobs, smtp_server):
     user = make_user()
     message = _record(user)
-    get_queue().empty()  # as if Redis had lost it
+    get_mail_queue().empty()  # as if Redis had lost it
     row = _messages()[0]
     row.created_at = utcnow() - timedelta(hours=1)
     _db.session.commit()
@@ -203,7 +203,7 @@ def test_ending_notice_is_scheduled_before_the_expiry(db, make_user, app):
     user = make_user()
     expires = utcnow() + timedelta(minutes=30)
     session_notices.schedule_ending(user.id, expires)  # any id: only the schedule is looked at
-    registry = get_queue().scheduled_job_registry
+    registry = get_mail_queue().scheduled_job_registry
     [job_id] = registry.get_job_ids()
     at = registry.get_scheduled_time(job_id)
     assert abs((at - (expires - timedelta(minutes=10))).total_seconds()) < 2

@@ -66,7 +66,7 @@ def test_metrics_refuses_a_missing_or_wrong_token(client, header):
 
 
 def test_scrape_after_a_purchase_and_a_failure(
-    live_server, make_user, make_worker, make_product, api_token, client
+    live_server, make_user, make_worker, make_product, api_token, client, app
 ):
     node = make_worker("http://127.0.0.1:9/secret-node-path", max_sessions=2)
     product = make_product([node], price=5, name="Metered Linux")
@@ -129,8 +129,14 @@ def test_scrape_after_a_purchase_and_a_failure(
     assert sample(after, "vpsshop_node_used_slots", node=node.name) == 1
     assert sample(after, "vpsshop_node_free_slots", node=node.name) == 1
     assert sample(after, "vpsshop_node_healthy", node=node.name) == 1
-    assert sample(after, "vpsshop_rq_queue_depth") == 1
-    assert sample(after, "vpsshop_rq_failed_jobs") == 0
+    # Each queue a worker serves has its own series: the provision job waits in the
+    # lifecycle queue, the mail queue holds only notices.
+    lifecycle = {"queue": app.config["RQ_QUEUE_NAME"]}
+    mail = {"queue": app.config["RQ_QUEUE_NAME"] + "-mail"}
+    assert sample(after, "vpsshop_rq_queue_depth", **lifecycle) == 1
+    assert f'vpsshop_rq_queue_depth{{queue="{mail["queue"]}"}}' in after
+    assert sample(after, "vpsshop_rq_failed_jobs", **lifecycle) == 0
+    assert sample(after, "vpsshop_rq_failed_jobs", **mail) == 0
     assert sample(after, "vpsshop_redis_up") == 1
     assert sample(after, "vpsshop_coins_in_circulation") == 0
     assert "127.0.0.1:9" not in after and "secret-node-path" not in after

@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import func, select, text
 
+from tests.fixtures.jobs import all_done
 from tests.helpers import DEFAULT_PASSWORD, assert_ledger_invariant
 from vpsshop.extensions import db as _db
 from vpsshop.models import User
-from vpsshop.queue import get_queue, get_redis
+from vpsshop.queue import get_redis, worker_queues
 from vpsshop.rq_worker import AppSimpleWorker
 from vpsshop.services import accounts, ledger
 from vpsshop.services.tokens import issue_token
@@ -176,15 +177,11 @@ def drain(app, until: Callable[[], bool] | None = None, timeout: float = 15.0) -
     deadline = time.monotonic() + timeout
     with app.app_context():
         while True:
-            queue = get_queue()
-            worker_class([queue], connection=get_redis()).work(
+            queues = worker_queues()
+            worker_class(queues, connection=get_redis()).work(
                 burst=True, with_scheduler=True, logging_level="WARNING"
             )
-            done = (
-                until()
-                if until is not None
-                else queue.count == 0 and queue.scheduled_job_registry.count == 0
-            )
+            done = until() if until is not None else all_done(queues)
             if done:
                 return True
             if time.monotonic() > deadline:

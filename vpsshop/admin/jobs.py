@@ -1,4 +1,4 @@
-"""Jobs: the RQ queue, its scheduled, started and failed jobs; requeue or delete failures."""
+"""Jobs: the RQ queues, their scheduled, started and failed jobs; requeue or delete failures."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from flask import abort, flash, request
 from flask_admin import expose
 from flask_login import current_user
 from redis.exceptions import RedisError
+from rq import Queue
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from vpsshop.admin.access import AdminBaseView
 from vpsshop.extensions import db
-from vpsshop.queue import get_queue
+from vpsshop.queue import worker_queues
 from vpsshop.services import audit
 
 # Registries can grow large; the page shows the newest ones only.
@@ -49,42 +50,48 @@ def _jobs(registry: Any, *, with_error: bool = False) -> list[dict[str, Any]]:
     ]
 
 
+def _queue_state(queue: Queue) -> dict[str, Any]:
+    failed = FailedJobRegistry(queue=queue)
+    scheduled = ScheduledJobRegistry(queue=queue)
+    started = StartedJobRegistry(queue=queue)
+    return {
+        "name": queue.name,
+        "queued": queue.count,
+        "scheduled_count": scheduled.count,
+        "started_count": started.count,
+        "failed_count": failed.count,
+        "scheduled": _jobs(scheduled),
+        "started": _jobs(started),
+        "failed": _jobs(failed, with_error=True),
+    }
+
+
 class JobsView(AdminBaseView):
-    """The state of the background queue."""
+    """The state of the background queues: lifecycle first, then mail."""
 
     @expose("/")
     def index(self) -> Any:
-        queue = get_queue()
+        queues = worker_queues()
         try:
-            failed = FailedJobRegistry(queue=queue)
-            scheduled = ScheduledJobRegistry(queue=queue)
-            started = StartedJobRegistry(queue=queue)
-            context = {
-                "queue_name": queue.name,
-                "queued": queue.count,
-                "scheduled_count": scheduled.count,
-                "started_count": started.count,
-                "failed_count": failed.count,
-                "scheduled": _jobs(scheduled),
-                "started": _jobs(started),
-                "failed": _jobs(failed, with_error=True),
-                "redis_error": None,
-            }
+            context = {"queues": [_queue_state(queue) for queue in queues], "redis_error": None}
         except RedisError as error:
-            context = {"queue_name": queue.name, "redis_error": str(error)}
+            context = {"queues": [], "redis_error": str(error)}
             return self.render("admin/jobs.html", **context), 503
         return self.render("admin/jobs.html", **context)
 
-    def _failed_job_id(self, registry: FailedJobRegistry) -> str:
+    def _failed_job(self) -> tuple[FailedJobRegistry, str]:
+        """The failed registry holding the posted job id, of whichever queue; 404 if none."""
         job_id = request.form.get("job_id", "")
-        if not job_id or job_id not in registry:
-            abort(404)
-        return job_id
+        if job_id:
+            for queue in worker_queues():
+                registry = FailedJobRegistry(queue=queue)
+                if job_id in registry:
+                    return registry, job_id
+        abort(404)
 
     @expose("/requeue/", methods=["POST"])
     def requeue(self) -> Any:
-        registry = FailedJobRegistry(queue=get_queue())
-        job_id = self._failed_job_id(registry)
+        registry, job_id = self._failed_job()
         try:
             registry.requeue(job_id)
         except (NoSuchJobError, InvalidJobOperation) as error:
@@ -97,8 +104,7 @@ class JobsView(AdminBaseView):
 
     @expose("/delete/", methods=["POST"])
     def delete(self) -> Any:
-        registry = FailedJobRegistry(queue=get_queue())
-        job_id = self._failed_job_id(registry)
+        registry, job_id = self._failed_job()
         try:
             Job.fetch(job_id, connection=registry.connection).delete()
         except NoSuchJobError:

@@ -92,10 +92,14 @@ class ShopCollector(Collector):
         )
         if counts is None:
             return
-        depth, failed = counts
-        yield GaugeMetricFamily(
-            "vpsshop_rq_queue_depth", "Jobs waiting in the RQ queue.", value=depth
+        depth = GaugeMetricFamily(
+            "vpsshop_rq_queue_depth", "Jobs waiting in an RQ queue.", labels=["queue"]
         )
-        yield GaugeMetricFamily(
-            "vpsshop_rq_failed_jobs", "Jobs in RQ's failed-job registry.", value=failed
+        failed = GaugeMetricFamily(
+            "vpsshop_rq_failed_jobs", "Jobs in an RQ queue's failed-job registry.", labels=["queue"]
         )
+        for name, (waiting, failures) in counts.items():
+            depth.add_metric([name], waiting)
+            failed.add_metric([name], failures)
+        yield depth
+        yield failed

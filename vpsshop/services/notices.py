@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from vpsshop.extensions import db
 from vpsshop.models import MailMessage, MailState, User
 from vpsshop.models.types import utcnow
-from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
+from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_mail_queue
 from vpsshop.services.after_commit import AfterCommit
 from vpsshop.services.mail_settings import retry_intervals
 
@@ -120,7 +120,7 @@ def notify(
 def enqueue_send(message_id: uuid.UUID) -> None:
     """Enqueue the message's send job, retried with back-off. Raises RedisError."""
     intervals = retry_intervals(current_app.config["MAIL_RETRY_INTERVALS"])
-    get_queue().enqueue(
+    get_mail_queue().enqueue(
         SEND_JOB,
         str(message_id),
         job_id=send_job_id(message_id),

@@ -21,7 +21,7 @@ from vpsshop.errors import ServiceUnavailable, ValidationError
 from vpsshop.extensions import db
 from vpsshop.models import PasswordResetToken, User
 from vpsshop.models.types import utcnow
-from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
+from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_mail_queue
 from vpsshop.services import accounts, notices
 from vpsshop.services.tokens import token_digest
 
@@ -133,7 +133,7 @@ def ask_for_reset(raw_email: object) -> None:
     email = accounts.normalise_email(raw_email)
     try:
         # result_ttl=0: the address does not stay in Redis once the job has run.
-        get_queue().enqueue(REQUEST_JOB, email, **{**DEFAULT_JOB_OPTIONS, "result_ttl": 0})
+        get_mail_queue().enqueue(REQUEST_JOB, email, **{**DEFAULT_JOB_OPTIONS, "result_ttl": 0})
     except RedisError:
         log.warning("password reset request not queued: redis unavailable")
         raise ServiceUnavailable(

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from vpsshop.extensions import db
 from vpsshop.models import SessionStatus, VpsSession
 from vpsshop.models.types import utcnow
-from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
+from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_mail_queue
 from vpsshop.services import notices
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def schedule_ending(session_id: uuid.UUID, expires_at: datetime) -> None:
         return
     stamp = expires_at.isoformat()
     try:
-        get_queue().enqueue_at(
+        get_mail_queue().enqueue_at(
             at,
             ENDING_JOB,
             str(session_id),

@@ -271,15 +271,18 @@ def sold_out_products() -> list[str]:
     return [row.name for row in products if row.id not in available]
 
 
-def queue_counts() -> tuple[int, int] | None:
-    """Jobs waiting in the RQ queue and failed jobs, or None when Redis does not answer."""
+def queue_counts() -> dict[str, tuple[int, int]] | None:
+    """{queue name: (jobs waiting, failed jobs)} for every queue a worker serves, or None
+    when Redis does not answer."""
     from rq.registry import FailedJobRegistry
 
-    from vpsshop.queue import get_queue
+    from vpsshop.queue import worker_queues
 
     try:
-        queue = get_queue()
-        return queue.count, FailedJobRegistry(queue=queue).count
+        return {
+            queue.name: (queue.count, FailedJobRegistry(queue=queue).count)
+            for queue in worker_queues()
+        }
     except RedisError:
         return None
 
@@ -287,7 +290,7 @@ def queue_counts() -> tuple[int, int] | None:
 def failed_jobs_count() -> int | None:
     """Failed RQ jobs, or None when Redis cannot be reached (the page still renders)."""
     counts = queue_counts()
-    return None if counts is None else counts[1]
+    return None if counts is None else sum(failed for _, failed in counts.values())
 
 
 def alerts(nodes: list[NodeSlots], failed_jobs: int | None) -> list[Alert]:
