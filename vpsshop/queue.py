@@ -40,7 +40,7 @@ def get_queue() -> Queue:
 
 def get_mail_queue() -> Queue:
     """The mail queue. Workers take it only when the lifecycle queue is empty, so a burst
-    of notices (a thousand "server ready" mails) never delays a node's watch tick."""
+    of notices or a slow SMTP server never waits ahead of a provision, a tick or a stop."""
     return Queue(current_app.config["RQ_QUEUE_NAME"] + MAIL_QUEUE_SUFFIX, connection=get_redis())
 
 
