@@ -18,7 +18,8 @@ BOOT_SECONDS = 60.0
 WATCH_INTERVAL = 3.0  # the stack runs with the default WATCH_INTERVAL_SECONDS
 NODES = 20
 HEADROOM = 0.75  # a worker process planned to be busy at most this share of the time
-QUEUE = "vpsshop"
+# Ticks run from the watch queue, and from the lifecycle queue when due again at once.
+TICK_QUEUES = ("vpsshop-watch", "vpsshop")
 
 
 class RedisMemory:
@@ -49,7 +50,8 @@ def _tick_seconds(redis_url: str, since: float) -> list[float]:
     try:
         ids = [
             i
-            for i in FinishedJobRegistry(QUEUE, connection=client).get_job_ids()
+            for queue in TICK_QUEUES
+            for i in FinishedJobRegistry(queue, connection=client).get_job_ids()
             if i.startswith("watchnode-")
         ]
         seconds = []

@@ -1,8 +1,11 @@
-"""Redis connection options (TLS for managed add-ons) and the two RQ queues: mail jobs wait
-in their own queue, which workers take only when the lifecycle queue is empty."""
+"""Redis connection options (TLS for managed add-ons) and the three RQ queues: node watch
+ticks first, in the order they became due, then the lifecycle queue, then mail, which
+workers take only when the other two are empty."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from types import SimpleNamespace
 
 from tests.reliability.conftest import wait_for
@@ -14,9 +17,11 @@ from vpsshop.queue import (
     get_mail_queue,
     get_queue,
     get_redis,
+    get_watch_queue,
     redis_options,
+    worker_queues,
 )
-from vpsshop.services import notices
+from vpsshop.services import notices, session_jobs
 
 ORDER_KEY = "test-queue-order"
 MANAGED = {"REDIS_URL": "rediss://redis.example:6380/0", "REDIS_SSL_CERT_REQS": "none"}
@@ -44,6 +49,43 @@ def note(label: str) -> None:
 def test_the_queues_are_named_after_rq_queue_name(app):
     assert get_queue().name == app.config["RQ_QUEUE_NAME"]
     assert get_mail_queue().name == app.config["RQ_QUEUE_NAME"] + "-mail"
+    assert get_watch_queue().name == app.config["RQ_QUEUE_NAME"] + "-watch"
+    assert [q.name for q in worker_queues()] == [
+        get_watch_queue().name,
+        get_queue().name,
+        get_mail_queue().name,
+    ]
+
+
+def test_ticks_wait_first_in_first_out_ahead_of_the_lifecycle_queue(app, run_jobs):
+    lifecycle, watch = get_queue(), get_watch_queue()
+    provision = lifecycle.enqueue(f"{__name__}.note", "provision", **DEFAULT_JOB_OPTIONS)
+    # Three nodes' first ticks, due now: in the order they became due, not newest first.
+    ticks = [
+        session_jobs.join_node_watch(
+            uuid.uuid4(), uuid.uuid4(), time.monotonic(), None, at_once=True
+        )
+        for _ in range(3)
+    ]
+    assert watch.job_ids == ticks
+    assert lifecycle.job_ids == [provision.id]
+    watch.empty()
+    for n in range(2):
+        watch.enqueue(f"{__name__}.note", f"tick-{n}", **DEFAULT_JOB_OPTIONS)
+    assert run_jobs()
+    order = [label.decode() for label in get_redis().lrange(ORDER_KEY, 0, -1)]
+    assert order == ["tick-0", "tick-1", "provision"]
+
+
+def test_a_tick_due_again_at_once_waits_behind_the_lifecycle_jobs(app):
+    interval = app.config["WATCH_INTERVAL_SECONDS"]
+    on_time = session_jobs.join_node_watch(uuid.uuid4(), uuid.uuid4(), time.monotonic(), None)
+    assert on_time in get_watch_queue().scheduled_job_registry
+    # The read that asks took longer than an interval (a slow node): due at once.
+    late_read = time.monotonic() - interval - 1
+    late = session_jobs.join_node_watch(uuid.uuid4(), uuid.uuid4(), late_read, None)
+    assert late in get_queue().scheduled_job_registry
+    assert late not in get_watch_queue().scheduled_job_registry
 
 
 def test_a_recorded_notice_is_sent_from_the_mail_queue(app, db, make_user, run_jobs, smtp_server):

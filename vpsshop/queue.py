@@ -11,6 +11,7 @@ from rq import Queue
 # Explicit for every enqueue (STYLE.md): job state lives in the database, RQ is a helper.
 DEFAULT_JOB_OPTIONS: dict[str, Any] = {"job_timeout": 120, "result_ttl": 600, "failure_ttl": 86400}
 MAIL_QUEUE_SUFFIX = "-mail"
+WATCH_QUEUE_SUFFIX = "-watch"
 
 
 def redis_options(app: Flask) -> dict[str, Any]:
@@ -34,8 +35,19 @@ def get_redis() -> redis.Redis:
 
 
 def get_queue() -> Queue:
-    """The lifecycle queue: provisions, node watch ticks, stops, the sweep."""
+    """The lifecycle queue: provisions, stops, expiries, the sweep."""
     return Queue(current_app.config["RQ_QUEUE_NAME"], connection=get_redis())
+
+
+def get_watch_queue() -> Queue:
+    """The node watch ticks' queue, which workers take before the lifecycle queue: a burst
+    of purchases' creates never holds back the reads of the servers already booting.
+
+    First in, first out: RQ's ``at_front`` pushes onto the head of a queue, which under a
+    steady stream of ticks made the newest run first and left an older tick (and every
+    create behind them) waiting many intervals.
+    """
+    return Queue(current_app.config["RQ_QUEUE_NAME"] + WATCH_QUEUE_SUFFIX, connection=get_redis())
 
 
 def get_mail_queue() -> Queue:
@@ -47,4 +59,4 @@ def get_mail_queue() -> Queue:
 def worker_queues() -> list[Queue]:
     """Every queue a worker serves, in the order it takes jobs (RQ dequeues the first
     non-empty one)."""
-    return [get_queue(), get_mail_queue()]
+    return [get_watch_queue(), get_queue(), get_mail_queue()]

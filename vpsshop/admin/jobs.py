@@ -67,7 +67,7 @@ def _queue_state(queue: Queue) -> dict[str, Any]:
 
 
 class JobsView(AdminBaseView):
-    """The state of the background queues: lifecycle first, then mail."""
+    """The state of the background queues: watch ticks first, then lifecycle, then mail."""
 
     @expose("/")
     def index(self) -> Any:

@@ -5,7 +5,9 @@ ran about 50 of them a second, short of a thousand sessions booting at once (ben
 thousand VMs). A node's tick reads its sessions' logs at once, at most
 WATCH_NODE_CONCURRENCY at a time, and each read runs under that session's lease and run
 lock as its own job would (services/session_jobs.py): a session whose lease names another
-job is left to that job, and a killed tick's sessions go back to the sweeper.
+job is left to that job, and a killed tick's sessions go back to the sweeper. A read costs
+two round trips to Redis (claim; join the next tick and release) and the tick keeps its
+locks alive with one heartbeat thread (TickReads).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from vpsshop.extensions import db
 from vpsshop.models import SessionStatus, VpsSession, Worker
 from vpsshop.services import provisioning
 from vpsshop.services.node_client import NodeError
-from vpsshop.services.session_jobs import current_job_id, session_run, start_node_tick
+from vpsshop.services.session_jobs import TickReads, current_job_id, start_node_tick
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +69,31 @@ def watch_node(worker_id: uuid.UUID) -> int:
 
     def read(target: provisioning.WatchTarget) -> NodeError | bool | None:
         with app_context():
+            # One session's failure (Redis away included) must not cost the others their
+            # read; its lease then runs out and the sweeper takes it over.
             try:
-                with session_run(target.session_id, running=job_id) as mine:
-                    if not mine:
-                        return None
-                    return provisioning.look(target, started, job_id, note_health=False)
-            except Exception:  # one session's failure must not cost the others their read
+                if not reads.claim(target.session_id):
+                    return None
+            except Exception:
+                log.exception("watch claim failed session_id=%s", target.session_id)
+                return None
+            again, outcome = False, None
+            try:
+                look = provisioning.look(target, note_health=False)
+                again, outcome = look.again, look.node
+            except Exception:
                 log.exception("watch failed session_id=%s", target.session_id)
                 db.session.rollback()
-                return None
+            try:
+                reads.finish(target.session_id, again=again)
+            except Exception:
+                log.exception("watch release failed session_id=%s", target.session_id)
+            return outcome
 
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="watch") as pool:
+    with (
+        TickReads(worker_id, job_id, started) as reads,
+        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="watch") as pool,
+    ):
         outcomes = list(pool.map(read, targets))
     errors = [o for o in outcomes if isinstance(o, NodeError)]
     answered = sum(1 for o in outcomes if o is True)

@@ -254,34 +254,41 @@ def watch(session_id: uuid.UUID) -> None:
         return
     target = watch_target(session, _detached(session.worker))
     db.session.rollback()
-    look(target, time.monotonic(), current_job_id())
+    started = time.monotonic()
+    if look(target).again:
+        join_node_watch(session_id, target.worker.id, started, current_job_id())
 
 
-def look(
-    target: WatchTarget, read_started: float, job_id: str | None, *, note_health: bool = True
-) -> NodeError | bool:
-    """One read of the session's log and what follows: ready, failed, or the node's next
-    watch tick. True when the node answered, its error when it did not, False when no read
-    was made (past the deadline). ``note_health`` False leaves the node's health to the
-    caller (a node's tick records it once for all its reads)."""
+@dataclass(frozen=True)
+class Look:
+    """What one read of a session's log came to."""
+
+    node: NodeError | bool  # True: the node answered; its error; False: no read was made
+    again: bool  # still booting, or the read failed: look again at the node's next tick
+
+
+def look(target: WatchTarget, *, note_health: bool = True) -> Look:
+    """One read of the session's log and what follows: ready, failed, or (``again``) a
+    session to read at the node's next watch tick, which the caller joins. No read is made
+    past the deadline. ``note_health`` False leaves the node's health to the caller (a
+    node's tick records it once for all its reads)."""
     session_id, worker = target.session_id, target.worker
     if utcnow() >= target.deadline:
         _fail_locked(session_id, "The server was not ready in time. Refunded.")
-        return False
+        return Look(False, again=False)
     try:
         if worker is None:
             raise NodeNotFound("the worker no longer exists")
         text = node_client.fetch_log(worker, target.route)
     except NodeNotFound:
         _fail_locked(session_id, "The node lost the VM before it was ready. Refunded.")
-        return True
+        return Look(True, again=False)
     except NodeError as error:
         log.warning("log read failed session_id=%s kind=%s", session_id, error.kind)
         if note_health:
             _note_node_failure(worker.id, error)
             db.session.commit()
-        join_node_watch(session_id, worker.id, read_started, job_id)
-        return error
+        return Look(error, again=True)
     if note_health:
         _note_node_success(worker.id)
     reading = parse_log(text, target.action)
@@ -291,22 +298,21 @@ def look(
         # then does nothing) or is not among the next tick's targets.
         if note_health:
             db.session.commit()
-        join_node_watch(session_id, worker.id, read_started, job_id)
-        return True
+        return Look(True, again=True)
     session = _locked(session_id)
     if session.status != SessionStatus.PROVISIONING:
         db.session.commit()
-        return True
+        return Look(True, again=False)
     if reading.failure:
         _fail(session, f"The node reported a failure: {reading.failure[:200]}. Refunded.")
         db.session.commit()
         _schedule("stop", session_id)
-        return True
+        return Look(True, again=False)
     _mark_ready(session, reading.details)
     db.session.commit()
     if session.expires_at is not None:
         schedule_expiry(session_id, session.expires_at)
-    return True
+    return Look(True, again=False)
 
 
 def note_node_outcome(worker_id: uuid.UUID, outcome: NodeError | None) -> None:

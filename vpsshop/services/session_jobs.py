@@ -28,7 +28,7 @@ from rq import get_current_job
 from rq.job import Job
 
 from vpsshop import redis_keys
-from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue, get_redis
+from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue, get_redis, get_watch_queue
 
 JOB_FUNCTIONS = {
     "provision": "jobs.provisioning.provision_session",
@@ -86,24 +86,34 @@ def enqueue_session_job(
     return queue.enqueue(*args, job_id=job_id, **DEFAULT_JOB_OPTIONS)
 
 
-# The node's next watch tick (created when absent) becomes the session's lease, unless a
-# newer job took the lease meanwhile (a stop): that job is never overwritten.
-_JOIN_NODE_WATCH = """
-local lease = redis.call('get', KEYS[2])
-if lease and ARGV[3] ~= '' and lease ~= ARGV[3] then return {-1, ''} end
-local tick = redis.call('get', KEYS[1])
-local created = 0
-local ttl = tonumber(ARGV[2])
-if tick then
-  ttl = redis.call('pttl', KEYS[1])
-  if ttl < 1 then ttl = tonumber(ARGV[2]) end
-else
-  tick = ARGV[1]
-  created = 1
-  redis.call('set', KEYS[1], tick, 'PX', ttl)
+# After a read (or a create), the node's next watch tick (created when absent) becomes
+# the session's lease when ARGV[4] is '1', unless a newer job took the lease meanwhile (a
+# stop): that job is never overwritten. Then the run lock KEYS[3] is let go if it still
+# holds the reader's token ARGV[5] (empty: the caller holds no lock of this kind).
+_FINISH_READ = """
+local joined = {0, ''}
+if ARGV[4] == '1' then
+  local lease = redis.call('get', KEYS[2])
+  if lease and ARGV[3] ~= '' and lease ~= ARGV[3] then
+    joined = {-1, ''}
+  else
+    local tick = redis.call('get', KEYS[1])
+    local created = 0
+    local ttl = tonumber(ARGV[2])
+    if tick then
+      ttl = redis.call('pttl', KEYS[1])
+      if ttl < 1 then ttl = tonumber(ARGV[2]) end
+    else
+      tick = ARGV[1]
+      created = 1
+      redis.call('set', KEYS[1], tick, 'PX', ttl)
+    end
+    redis.call('set', KEYS[2], tick, 'PX', ttl)
+    joined = {created, tick}
+  end
 end
-redis.call('set', KEYS[2], tick, 'PX', ttl)
-return {created, tick}
+if ARGV[5] ~= '' and redis.call('get', KEYS[3]) == ARGV[5] then redis.call('del', KEYS[3]) end
+return joined
 """
 # A tick that starts lets later joiners make the next one.
 _RELEASE_TICK = (
@@ -114,6 +124,39 @@ NODE_WATCH_FUNCTION = "jobs.provisioning.watch_node"
 
 def _node_tick_key(worker_id: uuid.UUID) -> str:
     return redis_keys.key("node-watch-next", worker_id)
+
+
+def _finish_read(
+    session_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    read_started: float,
+    job_id: str | None,
+    *,
+    again: bool,
+    lock_token: str = "",
+    at_once: bool = False,
+) -> str | None:
+    """Join the node's next tick when ``again`` (see join_node_watch), then release the
+    run lock held with ``lock_token``: one round trip to Redis."""
+    delay = _next_tick_delay(read_started, at_once)
+    created, tick = get_redis().eval(
+        _FINISH_READ,
+        3,
+        _node_tick_key(worker_id),
+        _lease_key(session_id),
+        _run_lock_key(session_id),
+        _new_tick_id(worker_id),
+        _lease_seconds(delay) * 1000,
+        job_id or "",
+        "1" if again else "0",
+        lock_token,
+    )
+    if created < 0 or not again:
+        return None
+    tick = tick.decode() if isinstance(tick, bytes) else tick
+    if created:
+        _enqueue_tick(worker_id, tick, delay, at_once)
+    return tick
 
 
 def join_node_watch(
@@ -133,49 +176,149 @@ def join_node_watch(
     stay at most one interval apart. ``job_id`` is the job that holds the lease now.
     ``at_once`` (a session just created) makes a new tick due now.
 
-    A tick that waited for its time, and a new session's first, go to the front of the
-    queue: a burst of purchases' create jobs must not hold back the reads of the servers
-    already booting. One due again at once (its node took longer than an interval to
-    answer) goes to the back, so a slow node's ticks never starve the other jobs.
+    A tick that waited for its time, and a new session's first, go to the watch queue,
+    which workers take first: a burst of purchases' create jobs must not hold back the
+    reads of the servers already booting. One due again at once (its node took longer
+    than an interval to answer) goes to the back of the lifecycle queue, so a slow node's
+    ticks never starve the other jobs.
     """
-    config = current_app.config
-    elapsed = time.monotonic() - read_started
-    interval = 0.0 if at_once else config["WATCH_INTERVAL_SECONDS"]
-    delay = max(0.0, interval - config["SCHEDULER_TICK_SECONDS"] - elapsed)
-    new_id = f"watchnode-{worker_id}-{uuid.uuid4().hex[:8]}"
-    created, tick = get_redis().eval(
-        _JOIN_NODE_WATCH,
-        2,
-        _node_tick_key(worker_id),
-        _lease_key(session_id),
-        new_id,
-        _lease_seconds(delay) * 1000,
-        job_id or "",
-    )
-    if created < 0:
-        return None
-    tick = tick.decode() if isinstance(tick, bytes) else tick
-    if created and at_once:
-        get_queue().enqueue(
-            NODE_WATCH_FUNCTION, str(worker_id), job_id=tick, at_front=True, **DEFAULT_JOB_OPTIONS
-        )
-    elif created:
-        # Through the scheduler even when due now, as every other look again: a worker
-        # draining the queue (burst) is not kept busy by a node that never boots.
-        get_queue().enqueue_in(
-            timedelta(seconds=delay),
-            NODE_WATCH_FUNCTION,
-            str(worker_id),
-            job_id=tick,
-            at_front=delay > 0,
-            **DEFAULT_JOB_OPTIONS,
-        )
-    return tick
+    return _finish_read(session_id, worker_id, read_started, job_id, again=True, at_once=at_once)
 
 
 def start_node_tick(worker_id: uuid.UUID, job_id: str) -> None:
     """Called as a node's watch tick starts: sessions that ask from now on join the next."""
     get_redis().eval(_RELEASE_TICK, 1, _node_tick_key(worker_id), job_id)
+
+
+def _next_tick_delay(read_started: float, at_once: bool) -> float:
+    config = current_app.config
+    elapsed = time.monotonic() - read_started
+    interval = 0.0 if at_once else config["WATCH_INTERVAL_SECONDS"]
+    return max(0.0, interval - config["SCHEDULER_TICK_SECONDS"] - elapsed)
+
+
+def _enqueue_tick(worker_id: uuid.UUID, tick: str, delay: float, at_once: bool) -> None:
+    if at_once:
+        get_watch_queue().enqueue(
+            NODE_WATCH_FUNCTION, str(worker_id), job_id=tick, **DEFAULT_JOB_OPTIONS
+        )
+        return
+    # Through the scheduler even when due now, as every other look again: a worker
+    # draining the queue (burst) is not kept busy by a node that never boots. One due
+    # again at once (its node took longer than an interval to answer) waits in the
+    # lifecycle queue, behind the jobs already there, so a slow node's ticks never
+    # starve the other jobs.
+    queue = get_watch_queue() if delay > 0 else get_queue()
+    queue.enqueue_in(
+        timedelta(seconds=delay),
+        NODE_WATCH_FUNCTION,
+        str(worker_id),
+        job_id=tick,
+        **DEFAULT_JOB_OPTIONS,
+    )
+
+
+def _new_tick_id(worker_id: uuid.UUID) -> str:
+    return f"watchnode-{worker_id}-{uuid.uuid4().hex[:8]}"
+
+
+# A tick's read may act on its session when the lease names the tick (or no job, or the
+# read runs outside RQ: ARGV[1] empty) and the run lock is free; the lock then holds the
+# tick's token ARGV[2] and the lease is kept for the read.
+_CLAIM_READ = """
+local lease = redis.call('get', KEYS[1])
+if lease and ARGV[1] ~= '' and lease ~= ARGV[1] then return 0 end
+if not redis.call('set', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 0 end
+if lease and ARGV[1] ~= '' then redis.call('pexpire', KEYS[1], ARGV[3]) end
+return 1
+"""
+# Renew each run lock that still holds the tick's token, and its lease while that still
+# names the tick: KEYS are (lease, lock) pairs.
+_RENEW_READS = """
+for i = 1, #KEYS, 2 do
+  if redis.call('get', KEYS[i + 1]) == ARGV[1] then
+    redis.call('pexpire', KEYS[i + 1], ARGV[3])
+    if ARGV[2] ~= '' and redis.call('get', KEYS[i]) == ARGV[2] then
+      redis.call('pexpire', KEYS[i], ARGV[3])
+    end
+  end
+end
+return 0
+"""
+
+
+class TickReads:
+    """The reads of one node watch tick, each under its session's lease and run lock as a
+    job of that session would be (session_run), at two round trips to Redis per read
+    (claim, then join and release) and one heartbeat thread for the whole tick."""
+
+    def __init__(self, worker_id: uuid.UUID, job_id: str | None, read_started: float):
+        self.worker_id = worker_id
+        self.job_id = job_id
+        self.read_started = read_started
+        self.ttl = float(current_app.config["JOB_HEARTBEAT_SECONDS"])
+        self.token = uuid.uuid4().hex
+        self.redis = get_redis()
+        # The (lease, lock) keys of each session whose lock the tick holds; the heartbeat
+        # thread has no app context to name them.
+        self._held: dict[uuid.UUID, tuple[str, str]] = {}
+        self._guard = threading.Lock()
+        self._done = threading.Event()
+        self._beat = threading.Thread(target=self._renew, name="tick-heartbeat", daemon=True)
+
+    def __enter__(self) -> TickReads:
+        self._beat.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+
+    def claim(self, session_id: uuid.UUID) -> bool:
+        """True when this tick may read the session now (its lock is then held)."""
+        keys = (_lease_key(session_id), _run_lock_key(session_id))
+        mine = self.redis.eval(
+            _CLAIM_READ,
+            2,
+            *keys,
+            self.job_id or "",
+            self.token,
+            int(self.ttl * 1000),
+        )
+        if mine:
+            with self._guard:
+                self._held[session_id] = keys
+        return bool(mine)
+
+    def finish(self, session_id: uuid.UUID, *, again: bool) -> None:
+        """Join the node's next tick when ``again``, and let go of the session's lock."""
+        with self._guard:
+            self._held.pop(session_id, None)
+        _finish_read(
+            session_id,
+            self.worker_id,
+            self.read_started,
+            self.job_id,
+            again=again,
+            lock_token=self.token,
+        )
+
+    def _renew(self) -> None:
+        while not self._done.wait(self.ttl / 3):
+            with self._guard:
+                keys = [key for pair in self._held.values() for key in pair]
+            if not keys:
+                continue
+            try:
+                self.redis.eval(
+                    _RENEW_READS,
+                    len(keys),
+                    *keys,
+                    self.token,
+                    self.job_id or "",
+                    int(self.ttl * 1000),
+                )
+            except RedisError:  # Redis away for a moment; the next beat tries again
+                continue
 
 
 def current_job_id() -> str | None:
