@@ -189,9 +189,11 @@ def test_without_javascript_the_pages_still_work(
         if page.get_by_test_id("status").inner_text() == "ready":
             break
         page.wait_for_timeout(500)
-        refresh.click()
-        # The next look must read the reloaded page, not the one it is replacing.
-        page.wait_for_load_state()
+        # The next look must read the reloaded page, not the one it is replacing:
+        # wait_for_load_state() alone can return for the old page before the click's
+        # navigation has begun, and a later look then races that navigation.
+        with page.expect_navigation(wait_until="load"):
+            refresh.click()
     expect(page.get_by_test_id("status")).to_have_text("ready")
     # <details> reveals the password without any script.
     expect(page.locator("#cred-password")).to_be_hidden()
