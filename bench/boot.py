@@ -13,13 +13,15 @@ from rq.registry import FinishedJobRegistry
 
 from bench.client import buy_concurrently, create_times, node_requests
 from bench.figures import Figure, spread, spread_text
+from vpsshop.queue import WATCH_QUEUE_SUFFIX
 
 BOOT_SECONDS = 60.0
 WATCH_INTERVAL = 3.0  # the stack runs with the default WATCH_INTERVAL_SECONDS
 NODES = 20
 HEADROOM = 0.75  # a worker process planned to be busy at most this share of the time
+QUEUE = "vpsshop"  # the stack's RQ_QUEUE_NAME (the default)
 # Ticks run from the watch queue, and from the lifecycle queue when due again at once.
-TICK_QUEUES = ("vpsshop-watch", "vpsshop")
+TICK_QUEUES = (QUEUE + WATCH_QUEUE_SUFFIX, QUEUE)
 
 
 class RedisMemory:

@@ -51,8 +51,9 @@ def get_watch_queue() -> Queue:
 
 
 def get_mail_queue() -> Queue:
-    """The mail queue. Workers take it only when the lifecycle queue is empty, so a burst
-    of notices or a slow SMTP server never waits ahead of a provision, a tick or a stop."""
+    """The mail queue. Workers take it only when the watch and lifecycle queues are empty,
+    so a burst of notices or a slow SMTP server never waits ahead of a provision, a tick or
+    a stop."""
     return Queue(current_app.config["RQ_QUEUE_NAME"] + MAIL_QUEUE_SUFFIX, connection=get_redis())
 
 

@@ -8,6 +8,8 @@ lock keeps two copies of a job for one session from running at the same time.
 While a job runs, a heartbeat thread renews its run lock (and its lease while the lease is
 still its own) every third of ``JOB_HEARTBEAT_SECONDS``: the lock outlives a job however
 long it runs, and a job whose worker was killed lets go of the session within that time.
+A node's watch tick holds its sessions the same way, with one heartbeat thread for all of
+them (TickReads).
 """
 
 from __future__ import annotations
