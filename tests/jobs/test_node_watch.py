@@ -4,12 +4,14 @@ under its own lease, at most WATCH_NODE_CONCURRENCY reads at once."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from tests.helpers import assert_ledger_invariant, fresh, status_is
+from vpsshop.models import Worker
 from vpsshop.queue import get_redis, get_watch_queue
 from vpsshop.services import node_watch, provisioning, session_jobs
 from vpsshop.services.purchase import purchase
@@ -127,6 +129,21 @@ def _reads(node, route) -> int:
     return sum(1 for r in node.requests if r["endpoint"] == "log" and r.get("route") == route)
 
 
+def _tick_statements(db, worker_id, *, expect_reads: int) -> list[str]:
+    """One tick of the node, and the SQL it sent (upper case, one line each)."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()).upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert node_watch.watch_node(worker_id) == expect_reads
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return statements
+
+
 def test_a_failed_read_counts_once_per_tick_and_the_next_good_tick_clears_it(
     make_user, make_worker, make_product
 ):
@@ -150,16 +167,7 @@ def test_a_read_of_a_server_still_booting_locks_and_writes_no_session_row(
     node = CountingNode(boot_seconds=600, capacity=100, quiet=True).start()
     try:
         worker, ids = _provisioning_sessions(make_user, make_worker, make_product, node, count=3)
-        statements: list[str] = []
-
-        def record(conn, cursor, statement, parameters, context, executemany):
-            statements.append(" ".join(statement.split()).upper())
-
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            assert node_watch.watch_node(worker.id) == 3
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
+        statements = _tick_statements(db, worker.id, expect_reads=3)
         assert node.stats["log"] == 3
         assert not [s for s in statements if "FOR UPDATE" in s or "VPS_SESSIONS SET" in s]
         assert not [s for s in statements if s.startswith(("INSERT", "DELETE"))]
@@ -167,5 +175,50 @@ def test_a_read_of_a_server_still_booting_locks_and_writes_no_session_row(
         (tick,) = _leases(ids)
         assert tick.startswith(f"watchnode-{worker.id}-")
         assert all(fresh(sid).status == "provisioning" for sid in ids)
+    finally:
+        node.stop()
+
+
+def test_a_tick_of_a_node_seen_moments_ago_reads_its_row_once_and_writes_nothing(
+    db, make_user, make_worker, make_product
+):
+    node = CountingNode(boot_seconds=600, capacity=100, quiet=True).start()
+    try:
+        worker, ids = _provisioning_sessions(make_user, make_worker, make_product, node, count=3)
+        # Seen long ago: the tick's success writes last_seen_at.
+        db.session.execute(
+            update(Worker)
+            .where(Worker.id == worker.id)
+            .values(last_seen_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+        db.session.commit()
+        assert node_watch.watch_node(worker.id) == 3
+        seen = fresh(ids[0]).worker.last_seen_at
+        assert seen > datetime.now(UTC) - timedelta(minutes=1)
+        db.session.rollback()
+
+        statements = _tick_statements(db, worker.id, expect_reads=3)
+        worker_reads = [s for s in statements if s.startswith("SELECT") and "FROM WORKERS" in s]
+        assert len(worker_reads) == 1  # the targets' read; no second look at the row
+        assert not [s for s in statements if s.startswith(("UPDATE", "INSERT", "DELETE"))]
+        assert fresh(ids[0]).worker.last_seen_at == seen
+        assert node.stats["log"] == 6
+    finally:
+        node.stop()
+
+
+def test_a_good_tick_clears_a_failure_counted_after_a_recent_success(
+    db, make_user, make_worker, make_product
+):
+    node = CountingNode(boot_seconds=600, capacity=100, quiet=True).start()
+    try:
+        worker, ids = _provisioning_sessions(make_user, make_worker, make_product, node, count=2)
+        assert node_watch.watch_node(worker.id) == 2  # seen just now
+        db.session.execute(
+            update(Worker).where(Worker.id == worker.id).values(consecutive_failures=2)
+        )
+        db.session.commit()
+        assert node_watch.watch_node(worker.id) == 2
+        assert fresh(ids[0]).worker.consecutive_failures == 0
     finally:
         node.stop()

@@ -219,8 +219,13 @@ def stop_orphan(worker_id: uuid.UUID, route: str, attempt: int = 1) -> None:
 # --- watch the log until ready ------------------------------------------------------------
 
 
+def deadline_after(created_at: datetime) -> datetime:
+    """When a session bought at ``created_at`` is failed if not ready yet."""
+    return created_at + timedelta(seconds=current_app.config["PROVISION_TIMEOUT_SECONDS"])
+
+
 def provisioning_deadline(session: VpsSession) -> datetime:
-    return session.created_at + timedelta(seconds=current_app.config["PROVISION_TIMEOUT_SECONDS"])
+    return deadline_after(session.created_at)
 
 
 @dataclass(frozen=True)

@@ -422,6 +422,17 @@ def record_success(worker: Worker) -> None:
 SEEN_REFRESH_SECONDS = 5.0
 
 
+def seen_recently(
+    consecutive_failures: int, last_seen_at: datetime | None, now: datetime | None = None
+) -> bool:
+    """True when a success would change nothing on a node's row: no failure to reset and
+    ``last_seen_at`` younger than SEEN_REFRESH_SECONDS (``note_seen`` then writes nothing)."""
+    if consecutive_failures or last_seen_at is None:
+        return False
+    now = now or datetime.now(UTC)
+    return last_seen_at >= now - timedelta(seconds=SEEN_REFRESH_SECONDS)
+
+
 def note_seen(worker_id: uuid.UUID) -> None:
     """``record_success`` by id for the lifecycle's node calls. Caller commits.
 
@@ -441,9 +452,9 @@ def note_seen(worker_id: uuid.UUID) -> None:
     if row.consecutive_failures:
         record_success(db.session.get(Worker, worker_id))
         return
-    stale = now - timedelta(seconds=SEEN_REFRESH_SECONDS)
-    if row.last_seen_at is not None and row.last_seen_at >= stale:
+    if seen_recently(row.consecutive_failures, row.last_seen_at, now):
         return
+    stale = now - timedelta(seconds=SEEN_REFRESH_SECONDS)
     # A failure counted since the read is newer than this success: it stays.
     db.session.execute(
         update(Worker)
