@@ -49,12 +49,16 @@ def test_fetches_again_after_the_window(app, sim_node, make_user, node_product):
 def test_fifty_concurrent_api_requests_make_one_node_fetch(
     app, sim_node, make_user, node_product, api_token
 ):
-    """50 viewers in two app instances (two Redis and DB pools) within 2 s: one fetch."""
+    """50 viewers in two app instances (two Redis and DB pools) within the cache window:
+    one fetch. The window is widened so that a loaded machine stays inside it: what is
+    tested is the coalescing, not how fast 50 requests are served."""
+    window = 60.0
+    app.config["LOG_CACHE_SECONDS"] = window
     user = make_user()
     session = add_node_session(user, node_product)
     token = api_token(user)
     url = f"/api/v1/vps/sessions/{session.id}/log"
-    other_app = create_app(make_test_config())
+    other_app = create_app(make_test_config(LOG_CACHE_SECONDS=window))
     clients = [app.test_client(), other_app.test_client()]
     barrier = threading.Barrier(50)
     results: list[tuple[int, str]] = []
@@ -82,7 +86,7 @@ def test_fifty_concurrent_api_requests_make_one_node_fetch(
     assert len(results) == 50
     assert {status for status, _ in results} == {200}
     assert len({body for _, body in results}) == 1
-    assert elapsed < 2.0, f"50 requests took {elapsed:.2f} s; the window is 2 s"
+    assert elapsed < window, f"50 requests took {elapsed:.2f} s; the window is {window:g} s"
     assert sim_node.stats["log"] == 1
 
 
