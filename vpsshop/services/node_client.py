@@ -25,6 +25,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from vpsshop.models import Worker
+from vpsshop.services import call_watchdog
 from vpsshop.services.redaction import redact_answer
 
 
@@ -242,8 +243,9 @@ def _url(worker: Worker, path: str) -> str:
 class _Call:
     """One HTTP exchange with a node, bounded by a wall-clock deadline.
 
-    A timer shuts the call's socket down at the deadline; a read blocked in the headers
-    or the body then ends at once and the call fails as NodeUnreachable.
+    The process's watchdog (call_watchdog) shuts the call's socket down at the deadline;
+    a read blocked in the headers or the body then ends at once and the call fails as
+    NodeUnreachable.
     """
 
     def __init__(
@@ -288,16 +290,14 @@ class _Call:
     def watched(self) -> Iterator[None]:
         """Run the block with the watchdog armed: its sockets are shut at the deadline."""
         _current.call = self
-        timer = threading.Timer(max(0.0, self.remaining()), self._expire)
-        timer.daemon = True
-        timer.start()
+        armed = call_watchdog.watchdog().arm(self.deadline, self._expire)
         try:
             yield
         finally:
             _current.call = None
             with self._guard:
                 self._done = True
-            timer.cancel()
+            call_watchdog.watchdog().disarm(armed)
 
     def past_deadline(self) -> NodeUnreachable:
         return NodeUnreachable(f"{self.what}: the node's answer took longer than {self.budget:g}s")
