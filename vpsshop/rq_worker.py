@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flask import Flask
 from rq import SimpleWorker
@@ -13,6 +14,10 @@ from rq.worker import HerokuWorker
 from vpsshop.extensions import db
 
 log = logging.getLogger(__name__)
+
+# A keeper tick wakes this long after its wall-clock multiple, so that int(time.time()),
+# which RQ compares with a job's score, already names the new second.
+ALIGN_SLACK_SECONDS = 0.005
 
 
 class _AppContextMixin:
@@ -85,8 +90,18 @@ class ScheduleKeeper:
             ensure_sweep_scheduled(delay=1.0)
             return True
 
+    def seconds_to_next_tick(self, now: float | None = None) -> float:
+        """Seconds until just past the next multiple of the tick on the wall clock.
+
+        RQ scores a scheduled job by its whole second and moves it once that second has
+        begun: ticks on the whole seconds (and their fractions) move each job at the start
+        of its second, within one second before its due time, never after it. An
+        unaligned tick moved it anywhere from one second early to one tick late."""
+        now = time.time() if now is None else now
+        return self.tick - (now % self.tick) + ALIGN_SLACK_SECONDS
+
     def _run(self) -> None:
-        while not self._stop.wait(self.tick):
+        while not self._stop.wait(self.seconds_to_next_tick()):
             try:
                 self.tick_once()
             except Exception:  # Redis away: the next tick tries again

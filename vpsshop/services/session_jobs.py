@@ -173,9 +173,8 @@ def join_node_watch(
     when none is coming; the tick's job id, or None when another job owns the session now.
 
     ``read_started`` (``time.monotonic()``) is when the read that asks for the next began:
-    a new tick is due one WATCH_INTERVAL_SECONDS after it, less one scheduler tick, since
-    RQ moves a due job at the next scheduler tick (whole seconds), so reads of a session
-    stay at most one interval apart. ``job_id`` is the job that holds the lease now.
+    a new tick is scheduled so that it starts within one WATCH_INTERVAL_SECONDS of it
+    (see _next_tick_delay). ``job_id`` is the job that holds the lease now.
     ``at_once`` (a session just created) makes a new tick due now.
 
     A tick that waited for its time, and a new session's first, go to the watch queue,
@@ -193,10 +192,20 @@ def start_node_tick(worker_id: uuid.UUID, job_id: str) -> None:
 
 
 def _next_tick_delay(read_started: float, at_once: bool) -> float:
+    """The delay to schedule the next tick with.
+
+    RQ keeps a scheduled job's whole second, and the schedule keeper, ticking on the
+    wall clock's whole seconds (rq_worker.ScheduleKeeper), moves it into the queue at the
+    start of that second: from up to one second before the due time (or the keeper's
+    tick, when longer than a second) to the due time itself. Aimed half that window
+    before the interval ends, the reads of a session are one interval less one second
+    apart on average, as with an unaligned keeper, but at most an interval less half a
+    second plus the queue's wait, where an unaligned keeper allowed the whole interval."""
     config = current_app.config
     elapsed = time.monotonic() - read_started
     interval = 0.0 if at_once else config["WATCH_INTERVAL_SECONDS"]
-    return max(0.0, interval - config["SCHEDULER_TICK_SECONDS"] - elapsed)
+    window = max(1.0, float(config["SCHEDULER_TICK_SECONDS"]))
+    return max(0.0, interval - window / 2 - elapsed)
 
 
 def _enqueue_tick(worker_id: uuid.UUID, tick: str, delay: float, at_once: bool) -> None:
