@@ -1,5 +1,6 @@
 """The schedule keeper: ticks on the wall clock's whole seconds, so a scheduled job is
-moved into its queue at the start of its second, never after its due time."""
+moved into its queue at the start of its second, never after its due time; and a node's
+next watch tick, aimed from when the running one became due."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue, get_watch_queue
+from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue, get_redis, get_watch_queue
 from vpsshop.rq_worker import ALIGN_SLACK_SECONDS, ScheduleKeeper
 from vpsshop.services import session_jobs
 
@@ -89,3 +90,33 @@ def test_a_watch_tick_scheduled_now_is_due_within_the_interval(app):
     scheduled = get_watch_queue().scheduled_job_registry.get_scheduled_time(tick)
     # Moved at the start of its whole second: no later than 2.5 s after the read began.
     assert before + 1.4 <= scheduled.timestamp() <= before + 2.5 + 0.1
+
+
+WAITED_KEY = "test-tick-waited"
+
+
+def record_tick_wait() -> None:
+    """A job that records how long before its start tick_due_at says it became due."""
+    started = time.monotonic()
+    get_redis().rpush(WAITED_KEY, started - session_jobs.tick_due_at(started))
+
+
+def _waited_in_queue(run_jobs, seconds: float) -> float:
+    get_watch_queue().enqueue(f"{__name__}.record_tick_wait", **DEFAULT_JOB_OPTIONS)
+    time.sleep(seconds)
+    assert run_jobs()
+    return float(get_redis().lpop(WAITED_KEY))
+
+
+def test_a_tick_is_due_from_when_it_entered_its_queue(app, run_jobs):
+    # The next tick is aimed from here: a wait behind other nodes' ticks is not added.
+    assert 0.4 <= _waited_in_queue(run_jobs, 0.4) < 0.4 + SLACK
+
+
+def test_a_backlog_counts_only_up_to_one_schedule_window(app, run_jobs):
+    assert _waited_in_queue(run_jobs, 1.6) == pytest.approx(1.0)
+
+
+def test_outside_a_job_a_tick_is_due_when_it_starts(app):
+    started = time.monotonic()
+    assert session_jobs.tick_due_at(started) == started

@@ -24,7 +24,12 @@ from vpsshop.extensions import db
 from vpsshop.models import SessionStatus, VpsProduct, VpsSession, Worker
 from vpsshop.services import provisioning, workers
 from vpsshop.services.node_client import NodeError
-from vpsshop.services.session_jobs import TickReads, current_job_id, start_node_tick
+from vpsshop.services.session_jobs import (
+    TickReads,
+    current_job_id,
+    start_node_tick,
+    tick_due_at,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +106,7 @@ def watch_node(worker_id: uuid.UUID) -> int:
             return outcome
 
     with (
-        TickReads(worker_id, job_id, started) as reads,
+        TickReads(worker_id, job_id, tick_due_at(started)) as reads,
         ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="watch") as pool,
     ):
         outcomes = list(pool.map(read, targets))

@@ -172,9 +172,10 @@ def join_node_watch(
     """Look at the session's log again at its node's next watch tick, scheduling that tick
     when none is coming; the tick's job id, or None when another job owns the session now.
 
-    ``read_started`` (``time.monotonic()``) is when the read that asks for the next began:
-    a new tick is scheduled so that it starts within one WATCH_INTERVAL_SECONDS of it
-    (see _next_tick_delay). ``job_id`` is the job that holds the lease now.
+    ``read_started`` (``time.monotonic()``) is when the read that asks for the next began,
+    or when its tick became due (tick_due_at): a new tick is scheduled so that it is moved
+    into the queue within one WATCH_INTERVAL_SECONDS of it (see _next_tick_delay).
+    ``job_id`` is the job that holds the lease now.
     ``at_once`` (a session just created) makes a new tick due now.
 
     A tick that waited for its time, and a new session's first, go to the watch queue,
@@ -191,6 +192,30 @@ def start_node_tick(worker_id: uuid.UUID, job_id: str) -> None:
     get_redis().eval(_RELEASE_TICK, 1, _node_tick_key(worker_id), job_id)
 
 
+def tick_due_at(started: float) -> float:
+    """When (``time.monotonic()``) the running node watch tick became due: the moment RQ
+    put it in its queue, counted at most one schedule window before ``started`` (its
+    start), or ``started`` itself outside RQ.
+
+    The next tick is aimed from here, not from the start. The ticks moved at a second's
+    start run one after another, so a node's tick tends to wait the same while each
+    time; aimed from its start, a tick that waited more than half a second was moved a
+    whole second later than one that did not, and its node's reads came an interval
+    apart instead of an interval less a second (bench: thousand VMs). A longer wait (a
+    backlog) is counted only up to the window: the next tick is then not due at once,
+    which is kept for a node that itself took long to answer."""
+    job = get_current_job()
+    if job is None or job.enqueued_at is None:
+        return started
+    started_wall = time.time() - (time.monotonic() - started)
+    waited = started_wall - job.enqueued_at.timestamp()
+    return started - min(max(0.0, waited), _schedule_window())
+
+
+def _schedule_window() -> float:
+    return max(1.0, float(current_app.config["SCHEDULER_TICK_SECONDS"]))
+
+
 def _next_tick_delay(read_started: float, at_once: bool) -> float:
     """The delay to schedule the next tick with.
 
@@ -198,14 +223,15 @@ def _next_tick_delay(read_started: float, at_once: bool) -> float:
     wall clock's whole seconds (rq_worker.ScheduleKeeper), moves it into the queue at the
     start of that second: from up to one second before the due time (or the keeper's
     tick, when longer than a second) to the due time itself. Aimed half that window
-    before the interval ends, the reads of a session are one interval less one second
-    apart on average, as with an unaligned keeper, but at most an interval less half a
-    second plus the queue's wait, where an unaligned keeper allowed the whole interval."""
+    before the interval ends, from when the tick became due (tick_due_at), a node's ticks
+    are moved between an interval less one and a half seconds and an interval less half a
+    second apart (two seconds at the default three), and a session's reads are as far
+    apart give or take the difference between two of its ticks' waits in the queue. An
+    unaligned keeper, aimed from a tick's start, let them come a whole interval apart."""
     config = current_app.config
     elapsed = time.monotonic() - read_started
     interval = 0.0 if at_once else config["WATCH_INTERVAL_SECONDS"]
-    window = max(1.0, float(config["SCHEDULER_TICK_SECONDS"]))
-    return max(0.0, interval - window / 2 - elapsed)
+    return max(0.0, interval - _schedule_window() / 2 - elapsed)
 
 
 def _enqueue_tick(worker_id: uuid.UUID, tick: str, delay: float, at_once: bool) -> None:
