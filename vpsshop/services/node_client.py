@@ -290,14 +290,15 @@ class _Call:
     def watched(self) -> Iterator[None]:
         """Run the block with the watchdog armed: its sockets are shut at the deadline."""
         _current.call = self
-        armed = call_watchdog.watchdog().arm(self.deadline, self._expire)
+        watchdog = call_watchdog.watchdog()
+        armed = watchdog.arm(self.deadline, self._expire)
         try:
             yield
         finally:
             _current.call = None
             with self._guard:
                 self._done = True
-            call_watchdog.watchdog().disarm(armed)
+            watchdog.disarm(armed)
 
     def past_deadline(self) -> NodeUnreachable:
         return NodeUnreachable(f"{self.what}: the node's answer took longer than {self.budget:g}s")

@@ -198,7 +198,7 @@ def tick_due_at(started: float) -> float:
     start), or ``started`` itself outside RQ.
 
     The next tick is aimed from here, not from the start. The ticks moved at a second's
-    start run one after another, so a node's tick tends to wait the same while each
+    start run one after another, so a node's tick tends to wait about as long each
     time; aimed from its start, a tick that waited more than half a second was moved a
     whole second later than one that did not, and its node's reads came an interval
     apart instead of an interval less a second (bench: thousand VMs). A longer wait (a
