@@ -61,3 +61,50 @@ def test_failed_jobs_raise_an_alert(admin_client, db, run_jobs):
     assert run_jobs()
     body = admin_client.get("/admin/").get_data(as_text=True)
     assert "1 failed job(s) in the queue." in body
+
+
+def _node(name: str, used: int, *, enabled: bool = True, healthy: bool = True):
+    import uuid
+
+    from vpsshop.services.stats import NodeSlots
+
+    return NodeSlots(uuid.uuid4(), name, used, 4, enabled, healthy)
+
+
+def test_the_slots_chart_draws_the_unavailable_then_the_fullest_nodes_in_their_order():
+    from vpsshop.admin.charts import nodes_to_draw
+
+    nodes = [
+        _node("a", 0),
+        _node("b", 4),
+        _node("c", 1, healthy=False),
+        _node("d", 3),
+        _node("e", 0, enabled=False),
+        _node("f", 2),
+    ]
+    assert [n.name for n in nodes_to_draw(nodes, limit=3)] == ["b", "c", "e"]
+    assert [n.name for n in nodes_to_draw(nodes, limit=4)] == ["b", "c", "d", "e"]
+    assert nodes_to_draw(nodes, limit=6) == nodes
+
+
+def test_a_fleet_past_the_chart_limit_is_drawn_in_part_and_listed_whole(admin_client, db):
+    from vpsshop.admin.charts import SLOTS_CHART_NODES
+    from vpsshop.models import Worker
+
+    count = SLOTS_CHART_NODES + 6
+    for n in range(count):
+        db.session.add(
+            Worker(name=f"node-{n:02d}", base_url=f"http://127.0.0.1:9/{n}", max_sessions=4)
+        )
+    sick = Worker(name="node-zz-sick", base_url="http://127.0.0.1:9/sick", max_sessions=4)
+    sick.consecutive_failures = 99
+    db.session.add(sick)
+    db.session.commit()
+    body = admin_client.get("/admin/").get_data(as_text=True)
+    slots = _images(body)[3]
+    drawn = set(re.findall(r"node-\d\d", slots))
+    assert len(drawn) == SLOTS_CHART_NODES - 1 and "node-zz-sick (unhealthy)" in slots
+    assert f"({SLOTS_CHART_NODES} of {count + 1} nodes: the unavailable, then the fullest)" in body
+    table = body[body.index('id="table-slots"') :]
+    table = table[: table.index("</table>")]
+    assert len(re.findall(r"node-\d\d", table)) == count and "node-zz-sick" in table
