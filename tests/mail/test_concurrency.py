@@ -55,3 +55,29 @@ def test_one_reset_link_used_twice_at_once(app, db, client, make_user, run_jobs,
     winners = [r for r in results if not isinstance(r, Exception)]
     losers = [r for r in results if isinstance(r, password_reset.InvalidResetToken)]
     assert len(winners) == 1 and len(losers) == 1, results
+
+
+def test_one_event_noticed_by_two_transactions_at_once_is_recorded_once(app, db, make_user):
+    from sqlalchemy import func, select
+
+    from vpsshop.models import MailMessage
+
+    user = make_user()
+    user_id = user.id
+
+    def record():
+        message = notices.notify(user_id, "server_ready", {"product_name": "Linux"}, "same")
+        found = None if message is None else message.id
+        _db.session.commit()
+        return found
+
+    results = _at_once(app, record, count=4)
+    assert len(results) == 4 and not [r for r in results if isinstance(r, Exception)]
+    recorded = [r for r in results if r is not None]
+    assert len(recorded) == 1
+    rows = _db.session.execute(
+        select(MailMessage.id, func.count())
+        .where(MailMessage.dedupe_key == "same")
+        .group_by(MailMessage.id)
+    ).all()
+    assert [(row[0], row[1]) for row in rows] == [(recorded[0], 1)]

@@ -18,7 +18,6 @@ from typing import Any
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
 from rq import Retry
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -81,21 +80,18 @@ def notify(
         return None
     if dedupe_key is not None:
         dedupe_key = dedupe_key[:200]
-        taken = select(MailMessage.id).where(MailMessage.dedupe_key == dedupe_key)
-        if db.session.execute(taken).first() is not None:
-            return None
     wanted = spec.category is None or getattr(user, f"notify_{spec.category}", True)
-    message_id = uuid.uuid4()
-    # One statement, no savepoint: a concurrent notice for the same event inserts nothing
-    # here, and the caller's transaction goes on (SQLite would commit a savepoint that
-    # opened the transaction, rollback or not).
+    # One statement, no savepoint: a notice for an event already recorded (or recorded by
+    # a concurrent transaction) inserts nothing here, and the caller's transaction goes on
+    # (SQLite would commit a savepoint that opened the transaction, rollback or not).
+    # RETURNING the entity gives the row as an ORM object, so nothing is read back.
     insert = (
         postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else (sqlite_insert)
     )
-    inserted = db.session.execute(
-        insert(MailMessage.__table__)
+    message = db.session.scalars(
+        insert(MailMessage)
         .values(
-            id=message_id,
+            id=uuid.uuid4(),
             user_id=user.id,
             to_address=user.email,
             kind=kind,
@@ -106,11 +102,10 @@ def notify(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(MailMessage.__table__.c.id)
-    )
-    if inserted.scalar_one_or_none() is None:
+        .returning(MailMessage)
+    ).one_or_none()
+    if message is None:
         return None
-    message = db.session.get(MailMessage, message_id)
     if wanted:
         _pending.pending(db.session).append(message.id)
     log.info("mail recorded kind=%s message_id=%s state=%s", kind, message.id, message.state)
