@@ -21,13 +21,13 @@ def watch_session(session_id: str) -> None:
 
 
 def stop_session(session_id: str) -> None:
-    with session_run(uuid.UUID(session_id)) as mine:
+    with session_run(uuid.UUID(session_id), again="stop") as mine:
         if mine:
             provisioning.stop(uuid.UUID(session_id))
 
 
 def expire_session(session_id: str) -> None:
-    with session_run(uuid.UUID(session_id)) as mine:
+    with session_run(uuid.UUID(session_id), again="expire") as mine:
         if mine:
             provisioning.expire(uuid.UUID(session_id))
 

@@ -40,6 +40,11 @@ JOB_FUNCTIONS = {
 }
 
 
+# How soon a stop or an expiry that found the session's run lock held tries again: a
+# read holds it for one node call, bounded by the call's deadline.
+BUSY_RETRY_SECONDS = 1.0
+
+
 def _lease_key(session_id: uuid.UUID) -> str:
     return redis_keys.key("session-lease", session_id)
 
@@ -402,9 +407,16 @@ def _heartbeat(
 
 
 @contextmanager
-def session_run(session_id: uuid.UUID, running: str | None = None) -> Iterator[bool]:
+def session_run(
+    session_id: uuid.UUID, running: str | None = None, again: str | None = None
+) -> Iterator[bool]:
     """Yield True when the current job (or the job ``running``, for a node's watch tick
-    whose threads RQ does not know) may act on the session, False for a duplicate."""
+    whose threads RQ does not know) may act on the session, False for a duplicate.
+
+    With ``again`` (a kind of JOB_FUNCTIONS), a job that is the session's own but finds
+    another holding the run lock (a node's tick reading the log for a moment) is not
+    a duplicate: a new ``again`` job is scheduled BUSY_RETRY_SECONDS later, taking the
+    lease, instead of leaving the session to the sweep once the lease runs out."""
     redis_conn = get_redis()
     running = running or current_job_id()
     lease_key = _lease_key(session_id)
@@ -421,6 +433,8 @@ def session_run(session_id: uuid.UUID, running: str | None = None) -> Iterator[b
     # Not thread-local: the heartbeat thread renews the token this thread acquired.
     lock = redis_conn.lock(_run_lock_key(session_id), timeout=ttl, thread_local=False)
     if not lock.acquire(blocking=False):
+        if again is not None and running is not None:
+            enqueue_session_job(again, session_id, delay=BUSY_RETRY_SECONDS)
         yield False
         return
     done = _heartbeat(redis_conn, lock, lease_key, job_id, ttl)
