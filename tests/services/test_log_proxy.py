@@ -268,3 +268,46 @@ def test_the_cached_log_is_kept_only_for_a_while(app, sim_node, make_user, node_
     log_proxy.read_log(session)
     ttl = app.extensions["redis"].ttl(redis_keys.key("log", session.id, "text"))
     assert 0 < ttl <= app.config["LOG_KEEP_SECONDS"] <= 3600
+
+
+def test_the_lost_check_and_the_viewers_share_one_fetch_per_window(
+    app, sim_node, make_user, node_product
+):
+    from vpsshop.services import provisioning
+
+    session = add_node_session(make_user(), node_product, SessionStatus.READY)
+    log_proxy.read_log(session)
+    provisioning.check_ready(session.id)  # the viewer's read answers for the node
+    assert sim_node.stats["log"] == 1
+
+    other = add_node_session(make_user(), node_product, SessionStatus.READY)
+    provisioning.check_ready(other.id)
+    view = log_proxy.read_log(other)  # the check's read serves the viewer
+    assert view.state == "live" and "Starting VM (action=2)" in view.text
+    assert sim_node.stats["log"] == 2
+
+
+def test_a_lost_check_ends_a_session_whose_vm_a_viewer_just_found_gone(
+    app, sim_node, make_user, node_product
+):
+    from tests.helpers import fresh
+    from vpsshop.services import provisioning
+
+    session = add_node_session(make_user(), node_product, SessionStatus.READY)
+    sim_node.forget_vms()
+    assert log_proxy.read_log(session).state == "gone"
+    provisioning.check_ready(session.id)
+    assert fresh(session.id).status == "lost"
+    assert sim_node.stats["log"] == 1
+
+
+@pytest.mark.parametrize("app_config", [{"REDIS_URL": "redis://127.0.0.1:1/0"}])
+def test_without_redis_the_lost_check_still_asks_the_node(app, sim_node, make_user, node_product):
+    from tests.helpers import fresh
+    from vpsshop.services import provisioning
+
+    session = add_node_session(make_user(), node_product, SessionStatus.READY)
+    sim_node.forget_vms()
+    provisioning.check_ready(session.id)
+    assert fresh(session.id).status == "lost"
+    assert sim_node.stats["log"] == 1

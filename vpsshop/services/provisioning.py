@@ -23,7 +23,7 @@ from vpsshop.extensions import db
 from vpsshop.models import FINAL_STATUSES, SessionStatus, VpsSession, Worker
 from vpsshop.models.types import utcnow
 from vpsshop.queue import DEFAULT_JOB_OPTIONS, get_queue
-from vpsshop.services import crypto, ledger, node_client, session_notices, workers
+from vpsshop.services import crypto, ledger, log_cache, node_client, session_notices, workers
 from vpsshop.services.log_parser import parse_log
 from vpsshop.services.node_client import NodeBusy, NodeError, NodeNotFound
 from vpsshop.services.session_jobs import current_job_id, enqueue_session_job, join_node_watch
@@ -352,23 +352,30 @@ LOST_MESSAGE = (
 
 
 def check_ready(session_id: uuid.UUID) -> None:
-    """Ask the node for a ready session's log; a 404 makes the session ``lost``."""
+    """Ask the node for a ready session's log; a 404 makes the session ``lost``.
+
+    Through the log cache its viewers share: a log the node gave within LOG_CACHE_SECONDS
+    answers for it, and this read serves them in turn, so the node is asked at most once
+    per window whoever reads."""
     target = _node_target(session_id, lambda s: s.status == SessionStatus.READY)
     if target is None:
         return
     route, worker = target
-    try:
-        if worker is None or not route:
-            raise NodeNotFound("the worker no longer exists")
-        node_client.fetch_log(worker, route)
-    except NodeNotFound:
+    if worker is None or not route:
         _mark_lost(session_id)
         return
-    except NodeError as error:  # the node is down, not the VM: ask again next time
-        _note_node_failure(worker.id, error)
-        db.session.commit()
+    try:
+        reading = log_cache.read(str(session_id), worker, route)
+    except RedisError:  # no cache to share: ask the node itself
+        reading = log_cache.fetch(str(session_id), worker, route)
+    if reading.state == log_cache.GONE:
+        _mark_lost(session_id)
         return
-    _note_node_success(worker.id)
+    if reading.fetched and reading.error is not None:
+        # The node is down, not the VM: ask again next time.
+        _note_node_failure(worker.id, reading.error)
+    elif reading.fetched:
+        _note_node_success(worker.id)
     db.session.commit()
 
 
