@@ -371,8 +371,7 @@ def check_ready(session_id: uuid.UUID) -> None:
     if reading.state == log_cache.GONE:
         _mark_lost(session_id)
         return
-    if reading.fetched and reading.error is not None:
-        # The node is down, not the VM: ask again next time.
+    if reading.error is not None:  # this check asked, and the node is down, not the VM
         _note_node_failure(worker.id, reading.error)
     elif reading.fetched:
         _note_node_success(worker.id)
