@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 from rq.job import Job
@@ -81,9 +82,7 @@ def test_a_delete_during_a_read_stops_the_vm_once_the_read_is_over(
     assert fresh(session.id).vm_stopped_at is not None
 
 
-def test_a_stop_outside_a_job_or_a_duplicate_schedules_nothing(app, make_user):
-    import uuid
-
+def test_a_stop_outside_a_job_or_a_duplicate_schedules_nothing(app):
     sid = uuid.uuid4()
     lock = get_redis().lock(session_jobs._run_lock_key(sid), timeout=30)
     assert lock.acquire(blocking=False)
