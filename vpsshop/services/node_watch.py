@@ -2,12 +2,12 @@
 
 A job per session per tick costs RQ's own bookkeeping for every read: one worker process
 ran about 50 of them a second, short of a thousand sessions booting at once (bench:
-thousand VMs). A node's tick reads its sessions' logs at once, at most
-WATCH_NODE_CONCURRENCY at a time, and each read runs under that session's lease and run
-lock as its own job would (services/session_jobs.py): a session whose lease names another
-job is left to that job, and a killed tick's sessions go back to the sweeper. A read costs
-two round trips to Redis (claim; join the next tick and release) and the tick keeps its
-locks alive with one heartbeat thread (TickReads).
+thousand VMs). A node's tick reads its sessions' logs a batch of WATCH_NODE_CONCURRENCY
+at a time, and each read runs under that session's lease and run lock as its own job
+would (services/session_jobs.py): a session whose lease names another job is left to that
+job, and a killed tick's sessions go back to the sweeper. A batch costs two round trips
+to Redis (claim; join the next tick and release), and the tick keeps its locks alive with
+one heartbeat thread (TickReads).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import current_app
@@ -67,6 +68,34 @@ def _targets(worker_id: uuid.UUID) -> tuple[list[provisioning.WatchTarget], bool
     return targets, fresh
 
 
+def _read_batch(
+    reads: TickReads,
+    pool: ThreadPoolExecutor,
+    read: Callable[[provisioning.WatchTarget], provisioning.Look | None],
+    batch: list[provisioning.WatchTarget],
+) -> list[NodeError | bool | None]:
+    """Claim ``batch``'s sessions, read the claimed ones at once, then let go of them
+    (joining the next tick where a read asks again); each read's node outcome. Redis away
+    costs this batch its reads, never the tick."""
+    try:
+        claimed = set(reads.claim([target.session_id for target in batch]))
+    except Exception:
+        log.exception("watch claim failed worker_id=%s", reads.worker_id)
+        return []
+    mine = [target for target in batch if target.session_id in claimed]
+    looks = list(pool.map(read, mine))
+    try:
+        reads.finish(
+            [
+                (target.session_id, look is not None and look.again)
+                for target, look in zip(mine, looks, strict=True)
+            ]
+        )
+    except Exception:
+        log.exception("watch release failed worker_id=%s", reads.worker_id)
+    return [look.node if look is not None else None for look in looks]
+
+
 def watch_node(worker_id: uuid.UUID) -> int:
     """Read the log of each of the node's provisioning sessions whose lease is this tick's;
     returns how many were read. The node's health is recorded once for the tick."""
@@ -82,34 +111,26 @@ def watch_node(worker_id: uuid.UUID) -> int:
     app_context = current_app.app_context
     concurrency = max(1, int(current_app.config["WATCH_NODE_CONCURRENCY"]))
 
-    def read(target: provisioning.WatchTarget) -> NodeError | bool | None:
+    def read(target: provisioning.WatchTarget) -> provisioning.Look | None:
         with app_context():
-            # One session's failure (Redis away included) must not cost the others their
-            # read; its lease then runs out and the sweeper takes it over.
+            # One session's failure must not cost the others their read; its lease then
+            # runs out and the sweeper takes it over.
             try:
-                if not reads.claim(target.session_id):
-                    return None
-            except Exception:
-                log.exception("watch claim failed session_id=%s", target.session_id)
-                return None
-            again, outcome = False, None
-            try:
-                look = provisioning.look(target, note_health=False)
-                again, outcome = look.again, look.node
+                return provisioning.look(target, note_health=False)
             except Exception:
                 log.exception("watch failed session_id=%s", target.session_id)
                 db.session.rollback()
-            try:
-                reads.finish(target.session_id, again=again)
-            except Exception:
-                log.exception("watch release failed session_id=%s", target.session_id)
-            return outcome
+                return None
 
+    outcomes: list[NodeError | bool | None] = []
     with (
         TickReads(worker_id, job_id, tick_due_at(started)) as reads,
         ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="watch") as pool,
     ):
-        outcomes = list(pool.map(read, targets))
+        # A batch of reads at a time, each claimed and finished in one round trip: a
+        # session's lock is held for its batch's node calls, each bounded by its deadline.
+        for first in range(0, len(targets), concurrency):
+            outcomes += _read_batch(reads, pool, read, targets[first : first + concurrency])
     errors = [o for o in outcomes if isinstance(o, NodeError)]
     answered = sum(1 for o in outcomes if o is True)
     # A success on a node seen moments ago would write nothing: skip its round trips. A
