@@ -247,7 +247,7 @@ def run(
         log("large data: a copy of the database, grown in bulk SQL")
         large_counts = grow_large_copy(stack, seeded, plan)
     web = stack.start_web()
-    hello = stack.start_hello()
+    hello = stack.start_hello(BENCH_FLOOR_DSN=stack.dsn)
     default_class = procfile_worker_class()
     worker = stack.start_worker(default_class)
     log(f"web {web.url}, hello {hello.url}, worker ({default_class}) up")
@@ -299,6 +299,8 @@ def run(
 
     log("7. flash sale")
     figures += flash.measure(web.url, stack.dsn, seeded.flash_tokens, seeded.flash_product_id)
+    log("   the same rush against the bare app: the floor")
+    figures += flash.floor(hello.url, stack.dsn, seeded.flash_tokens)
 
     log(f"8. {plan.boot_sessions} VMs booting at once ({plan.boot_seconds:.0f} s boot)")
     boot_figures, ready_ids = boot.measure(

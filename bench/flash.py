@@ -10,6 +10,7 @@ import requests
 
 from bench.client import Purchase, bearer, buy
 from bench.figures import Figure, spread, spread_text
+from bench.hello_app import COMMITTED
 
 BUYERS = 64
 NODES = 20
@@ -43,6 +44,38 @@ def rush(base_url: str, tokens: list[str], product_id: str) -> list[Purchase]:
     for thread in threads:
         thread.join(90)
     return done
+
+
+def floor(hello_url: str, dsn: str, tokens: list[str]) -> list[Figure]:
+    """The same rush against the bare Flask app (bench/hello_app.py) under the same
+    gunicorn configuration: its cheapest answer, then one committed INSERT per order. No
+    purchase on this stack and machine can answer faster than these."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_floor "
+            "(id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
+        )
+    figures = []
+    for key, prefix, what in (
+        ("flash.floor_bare", "", "its cheapest answer (the JSON order read, a 202)"),
+        ("flash.floor_commit", COMMITTED, "one row inserted and committed per order"),
+    ):
+        answers = rush(hello_url + prefix, tokens, "floor")
+        latency = spread([p.latency_ms for p in answers if p.status == 202])
+        failed = sum(1 for p in answers if p.status != 202)
+        figures.append(
+            Figure(
+                key=key,
+                section="7. Flash sale",
+                what=f"the floor: the same rush of {len(tokens)} against the bare Flask app "
+                f"under the same gunicorn configuration, {what}",
+                value=spread_text(latency) + (f"; {failed} not 202" if failed else ""),
+                number=latency["p50"],
+                unit="ms p50",
+                lower_is_better=True,
+            )
+        )
+    return figures
 
 
 def check(dsn: str, product_id: str) -> dict[str, int]:

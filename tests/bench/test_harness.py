@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shlex
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from bench.figures import ratios_text, spread
 from bench.load import LoadResult, parse_wrk, percentile
@@ -68,6 +70,36 @@ def test_hello_app_answers():
     from bench.hello_app import app
 
     assert app.test_client().get("/").get_data(as_text=True) == "hello"
+
+
+def test_the_floor_answers_the_flash_sale_calls_as_the_shop_names_them():
+    from bench.hello_app import ORDER_PATH, PRODUCTS_PATH, app
+
+    client = app.test_client()
+    assert client.get(PRODUCTS_PATH).get_json() == {"products": []}
+    answer = client.post(ORDER_PATH, json={"product_id": "x"})
+    assert answer.status_code == 202
+    assert answer.get_json()["session"]["id"]
+
+
+def test_the_committed_floor_commits_one_row_per_order(database_url, monkeypatch):
+    from bench import hello_app
+    from bench.hello_app import COMMITTED, ORDER_PATH, app
+
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    monkeypatch.setenv("BENCH_FLOOR_DSN", dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_floor")
+        conn.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY)")
+        try:
+            client = app.test_client()
+            for _ in range(3):
+                assert client.post(COMMITTED + ORDER_PATH, json={}).status_code == 202
+            # Seen from another connection: committed, not merely inserted.
+            assert conn.execute("SELECT count(*) FROM bench_floor").fetchone()[0] == 3
+        finally:
+            hello_app._connections.connection.close()
+            conn.execute("DROP TABLE bench_floor")
 
 
 def test_the_poll_figure_is_the_pair_of_median_ratio():
