@@ -290,3 +290,40 @@ def test_slots_beyond_the_line_are_anyones(sold_out, make_user):
     assert waitlist.fulfil(product.id).fulfilled
     assert coins(waiter.id) == 0
     assert_ledger_invariant()
+
+
+def test_a_waiter_second_in_line_leaves_the_one_freed_slot_to_the_first(sold_out, make_user):
+    product, (running,) = sold_out()
+    first, second = make_user(coins=5), make_user(coins=5)
+    waitlist.join(first, product.id)
+    waitlist.join(second, product.id)
+    row = fresh(running.id)
+    row.status = SessionStatus.DELETED  # freed, the fulfilment not run yet
+    db.session.commit()
+    with pytest.raises(NoCapacity) as refused:
+        purchase(second, product.id)
+    assert "1 person is waiting" in refused.value.message and coins(second.id) == 5
+    assert purchase(first, product.id).user_id == first.id
+    assert_ledger_invariant()
+
+
+def test_a_buyer_not_in_line_costs_the_purchase_one_query_for_the_line(sold_out, make_user):
+    from sqlalchemy import event
+
+    product, _ = sold_out()
+    waitlist.join(make_user(coins=5), product.id)
+    buyer_id, _ = make_user(coins=5).id, product.id  # loaded: no refresh counted below
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with pytest.raises(NoCapacity):  # one waiting, no slot free
+            waitlist.refuse_if_queue_ahead(product, buyer_id)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    # The line's one count, then the free slots the one waiting is compared with.
+    assert len(statements) == 2
+    assert "waitlist_entries" in statements[0] and "waitlist_entries" not in statements[1]

@@ -6,8 +6,9 @@ import logging
 import uuid
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from vpsshop import metrics
 from vpsshop.errors import (
@@ -111,8 +112,19 @@ def purchase(
     except Exception:
         db.session.rollback()
         raise
+    _reload(session)
     start_session(session)
     return session
+
+
+def _reload(session: VpsSession) -> None:
+    """The committed session and its product back in one query (the answer shows both):
+    the commit expired them, and reading them back one at a time cost two."""
+    db.session.execute(
+        select(VpsSession)
+        .options(joinedload(VpsSession.product))
+        .where(VpsSession.id == inspect(session).identity[0])
+    ).scalar_one()
 
 
 def take_slot(

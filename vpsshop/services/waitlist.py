@@ -216,23 +216,32 @@ def leave(user: User, entry_id: uuid.UUID) -> WaitlistEntry:
 
 def refuse_if_queue_ahead(product: VpsProduct, user_id: uuid.UUID) -> WaitlistEntry | None:
     """Before a purchase takes a slot: NoCapacity when the people waiting ahead of this
-    buyer need every free slot, else the buyer's own waiting entry, locked, or None."""
+    buyer need every free slot, else the buyer's own waiting entry, locked, or None.
+
+    One query when the buyer is not in line (every purchase asks, few buyers wait): the
+    others waiting are then all ahead."""
     now = utcnow()
-    own = db.session.execute(
-        _own_entry(user_id, product.id, now).with_for_update()
-    ).scalar_one_or_none()
-    ahead = _waiting(product.id, now).with_only_columns(func.count())
-    if own is not None:
-        ahead = ahead.where(
-            tuple_(WaitlistEntry.created_at, WaitlistEntry.id) < (own.created_at, own.id)
+    others, mine = db.session.execute(
+        _waiting(product.id, now).with_only_columns(
+            func.count().filter(WaitlistEntry.user_id != user_id),
+            func.count().filter(WaitlistEntry.user_id == user_id),
         )
-    else:
-        ahead = ahead.where(WaitlistEntry.user_id != user_id)
-    waiting = db.session.execute(ahead).scalar_one()
+    ).one()
+    own = None
+    if mine:
+        own = db.session.execute(
+            _own_entry(user_id, product.id, now).with_for_update()
+        ).scalar_one_or_none()
+    if own is not None:
+        others = db.session.execute(
+            _waiting(product.id, now)
+            .with_only_columns(func.count())
+            .where(tuple_(WaitlistEntry.created_at, WaitlistEntry.id) < (own.created_at, own.id))
+        ).scalar_one()
     # Slots beyond those the people ahead wait for are anyone's.
-    if waiting and waiting >= capacity.free_slots([product.id])[product.id]:
+    if others and others >= capacity.free_slots([product.id])[product.id]:
         db.session.rollback()
-        people = "1 person is" if waiting == 1 else f"{waiting} people are"
+        people = "1 person is" if others == 1 else f"{others} people are"
         raise NoCapacity(
             f"Sold out: {people} waiting for this server. Join the waitlist; you were not charged."
         )
