@@ -297,9 +297,7 @@ def test_a_waiter_second_in_line_leaves_the_one_freed_slot_to_the_first(sold_out
     first, second = make_user(coins=5), make_user(coins=5)
     waitlist.join(first, product.id)
     waitlist.join(second, product.id)
-    row = fresh(running.id)
-    row.status = SessionStatus.DELETED  # freed, the fulfilment not run yet
-    db.session.commit()
+    free_slot(running)  # the fulfilment not run yet
     with pytest.raises(NoCapacity) as refused:
         purchase(second, product.id)
     assert "1 person is waiting" in refused.value.message and coins(second.id) == 5
