@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from rq import Queue
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from jobs import health
 from vpsshop.errors import Conflict, ValidationError
@@ -672,6 +672,36 @@ def test_a_worker_locked_by_another_purchase_is_passed_over(
     finally:
         release.set()
         holder.join(30)
+
+
+@pytest.mark.postgresql_only
+def test_every_held_worker_is_passed_over_in_one_lock_statement(
+    app, db, make_worker, make_product, add_sessions
+):
+    # Three held, each less loaded than the free one: a rush's buyer behind three others.
+    nodes = [make_worker(max_sessions=3) for _ in range(4)]
+    product = make_product(nodes)
+    add_sessions(product, nodes[3], 2)
+    ids = [node.id for node in nodes]
+    release = threading.Event()
+    holders = [_hold_worker_lock(app, db, i, release, threading.Event()) for i in ids[:3]]
+    locks: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if "FOR UPDATE" in statement:
+            locks.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        chosen = workers.reserve_slot(db.session.get(VpsProduct, product.id))
+        assert chosen is not None and chosen.id == ids[3]
+        assert len(locks) == 1 and "SKIP LOCKED" in locks[0]
+        db.session.rollback()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+        release.set()
+        for holder in holders:
+            holder.join(30)
 
 
 @pytest.mark.postgresql_only
