@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from vpsshop.extensions import db as _db
 from vpsshop.models import CoinTransaction, User, VpsSession
@@ -27,6 +28,21 @@ def csrf_token_from(html: str) -> str:
 
 def get_csrf_token(client: FlaskClient, path: str = "/login") -> str:
     return csrf_token_from(client.get(path).get_data(as_text=True))
+
+
+@contextmanager
+def sql_statements() -> Iterator[list[str]]:
+    """The SQL statements sent to the database inside the block, in order."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(_db.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(_db.engine, "before_cursor_execute", record)
 
 
 def register(

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import assert_ledger_invariant, csrf_token_from
+from tests.helpers import assert_ledger_invariant, csrf_token_from, sql_statements
 from tests.shop.factories import READY_PASSWORD, add_node_session, add_session
 from vpsshop.extensions import db as _db
 from vpsshop.models import CoinTransaction, SessionStatus, User, VpsSession
@@ -446,23 +446,13 @@ def test_events_close_after_the_time_limit(client, buyer, product):
     "app_config", [{"EVENTS_MAX_SECONDS": 1.0, "EVENTS_KEEPALIVE_SECONDS": 0.1}]
 )
 def test_an_idle_event_stream_asks_the_database_nothing(app, client, buyer, product):
-    from sqlalchemy import event
-
     user, headers = buyer
     session = add_session(user, product, SessionStatus.PROVISIONING)
     response = client.get(f"/api/v1/vps/sessions/{session.id}/events", headers=headers)
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    event.listen(_db.engine, "before_cursor_execute", count)
-    try:
+    with sql_statements() as statements:
         # The client took the first event (the one read) when the stream opened; the rest
         # of the stream runs here, for a second with nothing changing.
         text = response.get_data(as_text=True)
-    finally:
-        event.remove(_db.engine, "before_cursor_execute", count)
     assert [name for name, _ in parse_sse(text)] == ["status", "timeout"]
     assert text.count(": keep-alive") >= 3
     assert statements == []

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import event, update
+from sqlalchemy import update
 
-from tests.helpers import assert_ledger_invariant, fresh, status_is
+from tests.helpers import assert_ledger_invariant, fresh, sql_statements, status_is
 from vpsshop.models import Worker
 from vpsshop.queue import get_redis, get_watch_queue
 from vpsshop.services import node_watch, provisioning, session_jobs
@@ -129,19 +129,11 @@ def _reads(node, route) -> int:
     return sum(1 for r in node.requests if r["endpoint"] == "log" and r.get("route") == route)
 
 
-def _tick_statements(db, worker_id, *, expect_reads: int) -> list[str]:
+def _tick_statements(worker_id, *, expect_reads: int) -> list[str]:
     """One tick of the node, and the SQL it sent (upper case, one line each)."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(" ".join(statement.split()).upper())
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with sql_statements() as statements:
         assert node_watch.watch_node(worker_id) == expect_reads
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    return statements
+    return [" ".join(statement.split()).upper() for statement in statements]
 
 
 def test_a_failed_read_counts_once_per_tick_and_the_next_good_tick_clears_it(
@@ -167,7 +159,7 @@ def test_a_read_of_a_server_still_booting_locks_and_writes_no_session_row(
     node = CountingNode(boot_seconds=600, capacity=100, quiet=True).start()
     try:
         worker, ids = _provisioning_sessions(make_user, make_worker, make_product, node, count=3)
-        statements = _tick_statements(db, worker.id, expect_reads=3)
+        statements = _tick_statements(worker.id, expect_reads=3)
         assert node.stats["log"] == 3
         assert not [s for s in statements if "FOR UPDATE" in s or "VPS_SESSIONS SET" in s]
         assert not [s for s in statements if s.startswith(("INSERT", "DELETE"))]
@@ -197,7 +189,7 @@ def test_a_tick_of_a_node_seen_moments_ago_reads_its_row_once_and_writes_nothing
         assert seen > datetime.now(UTC) - timedelta(minutes=1)
         db.session.rollback()
 
-        statements = _tick_statements(db, worker.id, expect_reads=3)
+        statements = _tick_statements(worker.id, expect_reads=3)
         worker_reads = [s for s in statements if s.startswith("SELECT") and "FROM WORKERS" in s]
         assert len(worker_reads) == 1  # the targets' read; no second look at the row
         assert not [s for s in statements if s.startswith(("UPDATE", "INSERT", "DELETE"))]

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import assert_ledger_invariant
+from tests.helpers import assert_ledger_invariant, sql_statements
 from vpsshop.errors import (
     InsufficientCoins,
     NoCapacity,
@@ -56,24 +56,14 @@ def test_purchase_charges_reserves_and_enqueues(db, make_user, make_worker, make
 def test_the_committed_session_and_its_product_come_back_in_one_query(
     db, make_user, make_worker, make_product
 ):
-    from sqlalchemy import event
-
     product = make_product([make_worker()], price=4, name="Flash box")
     user = make_user(coins=10)
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with sql_statements() as statements:
         session = purchase(user, product.id)
-        after_commit = len(statements)
+        purchased = len(statements)
         # What the answer shows, read without another query.
         shown = (session.status, session.created_at, session.product.name, session.rq_job_id)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    assert len(statements) == after_commit
+    assert len(statements) == purchased
     assert shown[0] == "pending" and shown[1] is not None and shown[2] == "Flash box"
     reload = statements[-1]
     assert reload.lstrip().startswith("SELECT") and "JOIN vps_products" in reload

@@ -10,7 +10,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import QUICK_JOBS, assert_ledger_invariant, coins, fresh, status_is
+from tests.helpers import (
+    QUICK_JOBS,
+    assert_ledger_invariant,
+    coins,
+    fresh,
+    sql_statements,
+    status_is,
+)
 from tests.shop.factories import add_session
 from vpsshop.errors import NoCapacity, NotFound
 from vpsshop.extensions import db
@@ -306,22 +313,12 @@ def test_a_waiter_second_in_line_leaves_the_one_freed_slot_to_the_first(sold_out
 
 
 def test_a_buyer_not_in_line_costs_the_purchase_one_query_for_the_line(sold_out, make_user):
-    from sqlalchemy import event
-
     product, _ = sold_out()
     waitlist.join(make_user(coins=5), product.id)
-    buyer_id, _ = make_user(coins=5).id, product.id  # loaded: no refresh counted below
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        with pytest.raises(NoCapacity):  # one waiting, no slot free
-            waitlist.refuse_if_queue_ahead(product, buyer_id)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    buyer_id = make_user(coins=5).id
+    db.session.refresh(product)  # loaded after the commits: no reload counted below
+    with sql_statements() as statements, pytest.raises(NoCapacity):  # one waiting, no slot
+        waitlist.refuse_if_queue_ahead(product, buyer_id)
     # The line's one count, then the free slots the one waiting is compared with.
     assert len(statements) == 2
     assert "waitlist_entries" in statements[0] and "waitlist_entries" not in statements[1]

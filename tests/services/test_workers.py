@@ -11,9 +11,10 @@ from datetime import timedelta
 
 import pytest
 from rq import Queue
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from jobs import health
+from tests.helpers import sql_statements
 from vpsshop.errors import Conflict, ValidationError
 from vpsshop.models import AuditEntry, VpsProduct, VpsSession, Worker
 from vpsshop.rq_worker import AppSimpleWorker
@@ -685,20 +686,14 @@ def test_every_held_worker_is_passed_over_in_one_lock_statement(
     ids = [node.id for node in nodes]
     release = threading.Event()
     holders = [_hold_worker_lock(app, db, i, release, threading.Event()) for i in ids[:3]]
-    locks: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:
-        if "FOR UPDATE" in statement:
-            locks.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
     try:
-        chosen = workers.reserve_slot(db.session.get(VpsProduct, product.id))
+        with sql_statements() as statements:
+            chosen = workers.reserve_slot(db.session.get(VpsProduct, product.id))
         assert chosen is not None and chosen.id == ids[3]
+        locks = [statement for statement in statements if "FOR UPDATE" in statement]
         assert len(locks) == 1 and "SKIP LOCKED" in locks[0]
         db.session.rollback()
     finally:
-        event.remove(db.engine, "before_cursor_execute", count)
         release.set()
         for holder in holders:
             holder.join(30)
